@@ -1,0 +1,74 @@
+"""The ``fedunlearn`` command.
+
+fedunlearn run [CONFIG.toml] [--set key=value ...]   run an experiment
+fedunlearn check CONFIG.toml                         validate a config, run nothing
+fedunlearn config                                    every key, default and meaning
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from fedunlearn.config import ConfigError, ExperimentConfig, describe
+
+
+def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
+    config = ExperimentConfig.from_toml(path) if path else ExperimentConfig()
+    return config.with_overrides(overrides) if overrides else config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fedunlearn", description="Simulate federated unlearning on Flower."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run an experiment (the default one without CONFIG)")
+    run.add_argument("config", nargs="?", help="experiment TOML file")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set training.rounds=5 (repeatable)",
+    )
+    run.add_argument("--quiet", action="store_true", help="no progress or table")
+    check = sub.add_parser("check", help="validate a config and its plugins, run nothing")
+    check.add_argument("config", help="experiment TOML file")
+    check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sub.add_parser("config", help="print every config key with its default and meaning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fedunlearn`` console script."""
+    args = _parser().parse_args(argv)
+    console = Console(stderr=True)
+    if args.command == "config":
+        print(describe())
+        return 0
+    try:
+        config = _load(args.config, args.overrides)
+        if args.command == "check":
+            from fedunlearn.experiment import resolve_components
+
+            resolve_components(config)
+            print(f"{args.config}: valid")
+            return 0
+        from fedunlearn.simulation import simulate
+
+        simulate(config, show_progress=not args.quiet)
+        return 0
+    except ConfigError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        console.print("interrupted; what was computed is in the run folder")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

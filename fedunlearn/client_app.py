@@ -1,0 +1,103 @@
+"""The Flower ClientApp: routes each message to the client's role.
+
+Message types handled:
+
+* ``query.identify``: report the stable client id (partition id) and example count;
+* ``train``: local training (:meth:`ClientRole.fit`);
+* ``evaluate``: local evaluation (:meth:`ClientRole.evaluate`);
+* ``query.requests``: the client's unlearning requests.
+
+``app`` reads the experiment from the run config (``flwr run``);
+:func:`build_client_app` binds a config directly (the ``fedunlearn`` command).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedunlearn.arrays import from_record, to_record
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.protocol import (
+    ARRAYS,
+    CLIENT_ID,
+    CONFIG,
+    METRICS,
+    NUM_EXAMPLES,
+    TrainInstruction,
+)
+from fedunlearn.requests import encode_requests
+from fedunlearn.roles import ClientRole, ClientSetup, load_role
+from fedunlearn.scenario import federated_data
+
+
+@lru_cache(maxsize=8)
+def _config_from_items(items: tuple) -> ExperimentConfig:
+    return ExperimentConfig.from_run_config(dict(items))
+
+
+def client_id_of(context: Context, config: ExperimentConfig) -> int:
+    """The stable client id from the node config (``partition-id``), checked."""
+    node = context.node_config
+    if "partition-id" not in node:
+        raise ValueError(
+            "this SuperNode has no partition-id; start it with "
+            '--node-config "partition-id=<i> num-partitions=<n>"'
+        )
+    client_id = int(node["partition-id"])
+    expected = config.federation.num_clients
+    if "num-partitions" in node and int(node["num-partitions"]) != expected:
+        raise ValueError(
+            f"node config says num-partitions={node['num-partitions']} but the experiment "
+            f"has federation.num_clients={expected}"
+        )
+    return client_id
+
+
+def role_for(context: Context, config: ExperimentConfig | None = None) -> ClientRole:
+    """Build the role of the client this context belongs to."""
+    if config is None:
+        config = _config_from_items(tuple(sorted(context.run_config.items())))
+    client_id = client_id_of(context, config)
+    world = federated_data(config)
+    cls = load_role(config.roles.role_of(client_id))
+    setup = ClientSetup(client_id, world.client(client_id), world.info, config, context.state)
+    return cls(setup)
+
+
+def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
+    """A ClientApp for ``config`` (None: read it from each message's run config)."""
+    app = ClientApp()
+
+    @app.query("identify")
+    def identify(msg: Message, context: Context) -> Message:
+        role = role_for(context, config)
+        metrics = MetricRecord({CLIENT_ID: role.client_id, NUM_EXAMPLES: len(role.setup.data)})
+        return Message(RecordDict({METRICS: metrics}), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        role = role_for(context, config)
+        instruction = TrainInstruction.from_config(msg.content[CONFIG])
+        weights, report = role.fit(from_record(msg.content[ARRAYS]), instruction)
+        content = RecordDict({ARRAYS: to_record(weights), METRICS: report.to_metrics()})
+        return Message(content, reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        role = role_for(context, config)
+        metrics = role.evaluate(from_record(msg.content[ARRAYS]))
+        record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
+        return Message(RecordDict({METRICS: record}), reply_to=msg)
+
+    @app.query("requests")
+    def requests(msg: Message, context: Context) -> Message:
+        role = role_for(context, config)
+        return Message(encode_requests(role.unlearning_requests()), reply_to=msg)
+
+    return app
+
+
+app = build_client_app()

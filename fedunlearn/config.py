@@ -1,0 +1,525 @@
+"""The experiment config: one TOML file describes one run, validated before anything runs.
+
+Example (every key is optional; omitted keys take the defaults below)::
+
+    name = "federaser-vs-retrain"
+    seed = 0
+
+    [data]
+    dataset = "mnist5k"
+    partition = "iid"
+
+    [training]
+    rounds = 20
+
+    [unlearning]
+    method = "federaser"
+    requesters = [0]
+
+    [unlearning.federaser]   # options of the method of the same name
+    r = 0.5
+
+Load it with :meth:`ExperimentConfig.from_toml`. Every problem (unknown key, wrong
+type, impossible value) is reported at once in a :class:`ConfigError` that names the
+key, what was given and what is allowed.
+
+The same config travels to Flower apps as a flat ``run_config`` (``"training.rounds"``
+keys, lists as comma-separated strings): see :meth:`ExperimentConfig.to_run_config`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import difflib
+import json
+import tomllib
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedunlearn.data import BUILTIN_DATASETS
+from fedunlearn.partition import PARTITION_SCHEMES
+
+
+class ConfigError(ValueError):
+    """The experiment config is invalid; ``problems`` lists every reason."""
+
+    def __init__(self, problems: Sequence[str], source: str = "experiment config") -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"invalid {source}:\n{lines}")
+
+
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: Sequence[Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+) -> Any:
+    meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le}
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """``[data]``: which dataset, and how it is split over clients."""
+
+    dataset: str = _opt("mnist5k", "dataset name", choices=BUILTIN_DATASETS)
+    path: str = _opt("", "file to read when dataset = 'npz'")
+    test_fraction: float = _opt(0.2, "share held out as the server's test set", gt=0, le=0.5)
+    partition: str = _opt("iid", "how examples are split over clients", choices=PARTITION_SCHEMES)
+    alpha: float = _opt(0.5, "Dirichlet concentration (partition = 'dirichlet')", gt=0)
+    classes_per_client: int = _opt(2, "classes per client (partition = 'pathological')", ge=1)
+    min_partition_size: int = _opt(10, "Dirichlet: minimum examples per client", ge=1)
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """``[federation]``: the clients and how the server talks to them."""
+
+    num_clients: int = _opt(10, "number of simulated clients", ge=2)
+    fraction_train: float = _opt(1.0, "share of clients sampled per training round", gt=0, le=1)
+    min_train_clients: int = _opt(2, "at least this many clients per training round", ge=1)
+    fraction_evaluate: float = _opt(
+        0.0, "share of clients that evaluate the global model each round", ge=0, le=1
+    )
+    min_reply_fraction: float = _opt(
+        1.0, "a round fails unless at least this share of sampled clients reply", gt=0, le=1
+    )
+    timeout: float = _opt(600.0, "seconds to wait for replies in one round", gt=0)
+    connect_timeout: float = _opt(120.0, "seconds to wait for all clients to connect", gt=0)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """``[simulation]``: where the clients run when simulated."""
+
+    backend: str = _opt(
+        "ray",
+        "'ray': Flower's simulation engine; 'inline': every client in this process, "
+        "one after another (for debugging and fast tests)",
+        choices=("ray", "inline"),
+    )
+    client_cpus: float = _opt(1.0, "CPUs reserved per client on the Ray backend", gt=0)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """``[model]``: the network trained by the federation."""
+
+    name: str = _opt("cnn", "'logreg', 'mlp', 'cnn' or a dotted path to a factory")
+    hidden: int = _opt(64, "hidden width", ge=1)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: federated training (also used by retraining)."""
+
+    strategy: str = _opt("fedavg", "server strategy that trains and keeps history")
+    rounds: int = _opt(20, "federated rounds", ge=1)
+    local_epochs: float = _opt(2.0, "local epochs per round (fractions allowed)", gt=0)
+    batch_size: int = _opt(32, "local minibatch size", ge=1)
+    learning_rate: float = _opt(0.05, "local SGD learning rate", gt=0)
+    momentum: float = _opt(0.9, "local SGD momentum (fresh each round)", ge=0, le=1)
+    weight_decay: float = _opt(0.0, "local SGD weight decay", ge=0)
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    """``[history]``: which rounds the server keeps, and where."""
+
+    delta_t: int = _opt(2, "keep rounds 1, 1 + delta_t, 1 + 2 delta_t, ...", ge=1)
+    storage: str = _opt("memory", "where the history lives", choices=("memory", "disk"))
+    path: str = _opt("", "folder of a disk history (default: <run folder>/history)")
+
+
+@dataclass(frozen=True)
+class CanaryConfig:
+    """``[canary]``: a backdoor planted in one client's data to measure forgetting."""
+
+    enabled: bool = _opt(True, "plant the canary")
+    client: int = _opt(0, "client whose data carries the canary", ge=0)
+    fraction: float = _opt(0.5, "share of that client's examples poisoned", gt=0, le=1)
+    target_class: int = _opt(0, "class the trigger maps to", ge=0)
+    trigger_size: int = _opt(3, "side of the square pixel trigger", ge=1)
+
+
+@dataclass(frozen=True)
+class UnlearningConfig:
+    """``[unlearning]``: who asks to be forgotten, and how the server forgets.
+
+    Options of a method go in a sub-table named after it, e.g. ``[unlearning.federaser]``.
+    """
+
+    requesters: list[int] = field(
+        default_factory=lambda: [0],
+        metadata={"help": "clients that ask to be forgotten after training"},
+    )
+    method: str = _opt("federaser", "unlearning method: an alias or a dotted path")
+    reference: str = _opt("retrain", "exact reference every method is audited against")
+    methods: dict[str, dict[str, Any]] = field(
+        default_factory=dict, metadata={"help": "options per method", "table": True}
+    )
+
+    def options_for(self, method: str) -> dict[str, Any]:
+        """Options given for ``method`` in ``[unlearning.<method>]`` (empty if none)."""
+        return dict(self.methods.get(method, {}))
+
+
+@dataclass(frozen=True)
+class RolesConfig:
+    """``[roles]``: the role of each client; ``default`` for those not listed.
+
+    ``[roles] default = "honest"`` and ``"3" = "my_lab.roles:Spy"`` give client 3 a
+    custom role.
+    """
+
+    default: str = _opt("honest", "role of clients not listed")
+    clients: dict[int, str] = field(
+        default_factory=dict, metadata={"help": "role by client id", "table": True}
+    )
+
+    def role_of(self, client: int) -> str:
+        """The role name of ``client``."""
+        return self.clients.get(client, self.default)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """``[output]``: where results go."""
+
+    dir: str = _opt("results", "parent folder of run folders")
+    run_dir: str = _opt("", "exact run folder (default: <dir>/<name>-seed<seed>-<time>)")
+    figures: bool = _opt(True, "draw matplotlib figures")
+    verbose: bool = _opt(False, "show Flower's own log lines")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "federation": FederationConfig,
+    "simulation": SimulationConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "history": HistoryConfig,
+    "canary": CanaryConfig,
+    "unlearning": UnlearningConfig,
+    "roles": RolesConfig,
+    "output": OutputConfig,
+}
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment, from partitioning to audit. See the module docstring."""
+
+    name: str = "default"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    canary: CanaryConfig = field(default_factory=CanaryConfig)
+    unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
+    roles: RolesConfig = field(default_factory=RolesConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_dict(
+        cls, raw: Mapping[str, Any], source: str = "experiment config"
+    ) -> ExperimentConfig:
+        """Validate a nested mapping (as read from TOML) into a config."""
+        problems: list[str] = []
+        top_keys = {"name", "seed", *SECTIONS}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in top_keys:
+                problems.append(_unknown(key, top_keys, ""))
+            elif key in SECTIONS:
+                if not isinstance(value, Mapping):
+                    problems.append(f"[{key}] must be a table, got {value!r}")
+                    continue
+                values[key] = _parse_section(SECTIONS[key], key, value, problems)
+            elif key == "name":
+                values[key] = _coerce("name", value, str, problems)
+            else:
+                values[key] = _coerce("seed", value, int, problems)
+        if problems:
+            raise ConfigError(problems, source)
+        config = cls(**{k: v for k, v in values.items() if v is not None})
+        config.check()
+        return config
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ExperimentConfig:
+        """Read and validate a TOML experiment file."""
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError([f"file {str(file)!r} does not exist"], "experiment config")
+        try:
+            raw = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError([f"not valid TOML: {err}"], f"config file {file}") from err
+        return cls.from_dict(raw, source=f"config file {file}")
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> ExperimentConfig:
+        """Rebuild a config from Flower's flat ``run_config`` (``"a.b": value`` keys)."""
+        nested: dict[str, Any] = {}
+        for key, value in run_config.items():
+            parts = str(key).split(".")
+            node = nested
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+        return cls.from_dict(nested, source="Flower run config")
+
+    # ---------------------------------------------------------------- writing
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain-data form (TOML-serialisable; round-trips with from_dict)."""
+        out: dict[str, Any] = {"name": self.name, "seed": self.seed}
+        for section in SECTIONS:
+            obj = getattr(self, section)
+            table: dict[str, Any] = {}
+            for f in dataclasses.fields(obj):
+                value = getattr(obj, f.name)
+                if f.metadata.get("table"):
+                    table.update({str(k): v for k, v in value.items()})
+                else:
+                    table[f.name] = list(value) if isinstance(value, list) else value
+            out[section] = table
+        return out
+
+    def to_toml(self) -> str:
+        """The resolved config as TOML text."""
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    def to_run_config(self) -> dict[str, bool | int | float | str]:
+        """Flat form for Flower's ``run_config``: dotted keys, lists as ``"0,3"``."""
+        flat: dict[str, bool | int | float | str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, Mapping):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            elif isinstance(value, list):
+                flat[prefix] = ",".join(str(v) for v in value)
+            else:
+                flat[prefix] = value
+
+        walk("", self.to_dict())
+        return flat
+
+    def with_overrides(self, assignments: Sequence[str]) -> ExperimentConfig:
+        """A copy with ``"section.key=value"`` assignments applied (values in TOML syntax,
+        bare words taken as strings)."""
+        raw = self.to_dict()
+        problems = []
+        for assignment in assignments:
+            key, sep, text = assignment.partition("=")
+            if not sep or not key.strip():
+                problems.append(f"override {assignment!r} is not of the form key=value")
+                continue
+            try:
+                value = tomllib.loads(f"v = {text.strip()}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = text.strip()
+            node = raw
+            parts = key.strip().split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    problems.append(f"override {assignment!r}: {part!r} is not a table")
+                    break
+            else:
+                node[parts[-1]] = value
+        if problems:
+            raise ConfigError(problems, "overrides")
+        return ExperimentConfig.from_dict(raw, source="experiment config with overrides")
+
+    # ---------------------------------------------------------------- checks
+    def check(self) -> None:
+        """Cross-key checks (ranges that depend on other keys)."""
+        problems: list[str] = []
+        n = self.federation.num_clients
+        if self.federation.min_train_clients > n:
+            problems.append(
+                f"federation.min_train_clients ({self.federation.min_train_clients}) "
+                f"exceeds federation.num_clients ({n})"
+            )
+        if self.canary.enabled and self.canary.client >= n:
+            problems.append(
+                f"canary.client must be a client id in 0..{n - 1}, got {self.canary.client}"
+            )
+        bad = [c for c in self.unlearning.requesters if not 0 <= c < n]
+        if bad:
+            problems.append(f"unlearning.requesters {bad} are not client ids in 0..{n - 1}")
+        if len(set(self.unlearning.requesters)) >= n:
+            problems.append("unlearning.requesters must leave at least one client")
+        bad_roles = [c for c in self.roles.clients if not 0 <= c < n]
+        if bad_roles:
+            problems.append(f"[roles] names clients {bad_roles}, not client ids in 0..{n - 1}")
+        if self.history.delta_t > self.training.rounds:
+            problems.append(
+                f"history.delta_t ({self.history.delta_t}) exceeds training.rounds "
+                f"({self.training.rounds}); no round after the first would be kept"
+            )
+        if self.data.dataset == "npz" and not self.data.path:
+            problems.append("data.path must name the .npz file when data.dataset = 'npz'")
+        if problems:
+            raise ConfigError(problems)
+
+
+# -------------------------------------------------------------------- helpers
+
+
+def _unknown(key: str, allowed: set[str] | Sequence[str], section: str) -> str:
+    where = f"[{section}]" if section else "the top level"
+    full = f"{section}.{key}" if section else key
+    close = difflib.get_close_matches(str(key), list(allowed), n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {full!r}.{hint} Allowed in {where}: {', '.join(sorted(allowed))}"
+
+
+def _type_name(tp: Any) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, str(tp)
+    )
+
+
+def _coerce(name: str, value: Any, tp: Any, problems: list[str]) -> Any:
+    """Check ``value`` against the annotation ``tp``; append a problem if it fails."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        items: Any = value
+        if isinstance(value, str):  # from a flat Flower run_config: "0,3" or "[0, 3]"
+            text = value.strip().strip("[]")
+            items = [s.strip() for s in text.split(",") if s.strip()]
+            if item_tp is int:
+                try:
+                    items = [int(s) for s in items]
+                except ValueError:
+                    problems.append(f"{name} must be a list of integers, got {value!r}")
+                    return None
+        if not isinstance(items, list):
+            problems.append(f"{name} must be a list, got {value!r}")
+            return None
+        out = [_coerce(f"{name}[{i}]", v, item_tp, problems) for i, v in enumerate(items)]
+        return None if any(v is None for v in out) else out
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - schema error
+        raise TypeError(f"unsupported config type {tp}")
+    problems.append(f"{name} must be {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    return None
+
+
+def _check_bounds(name: str, value: Any, meta: Mapping[str, Any], problems: list[str]) -> None:
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}{hint}"
+        )
+    for op, test, word in (
+        ("ge", lambda v, b: v >= b, ">="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("le", lambda v, b: v <= b, "<="),
+    ):
+        bound = meta.get(op)
+        if bound is not None and not test(value, bound):
+            problems.append(f"{name} must be {word} {bound}, got {value!r}")
+
+
+def _parse_section(cls: type, section: str, raw: Mapping[str, Any], problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    table_field = next((f for f in fields.values() if f.metadata.get("table")), None)
+    scalar_names = {n for n, f in fields.items() if not f.metadata.get("table")}
+    values: dict[str, Any] = {}
+    table: dict[Any, Any] = {}
+    start = len(problems)
+    for key, value in raw.items():
+        name = f"{section}.{key}"
+        if key in scalar_names:
+            coerced = _coerce(name, value, hints[key], problems)
+            if coerced is not None:
+                _check_bounds(name, coerced, fields[key].metadata, problems)
+                values[key] = coerced
+        elif table_field is not None and _fits_table(section, key, value):
+            table_key, table_value = _table_entry(section, key, value, problems)
+            if table_key is not None:
+                table[table_key] = table_value
+        else:
+            problems.append(_unknown(key, scalar_names, section))
+    if len(problems) > start:
+        return None
+    if table_field is not None:
+        values[table_field.name] = table
+    return cls(**values)
+
+
+def _fits_table(section: str, key: str, value: Any) -> bool:
+    if section == "unlearning":  # [unlearning.<method>] sub-tables
+        return isinstance(value, Mapping)
+    if section == "roles":  # "3" = "role"
+        return str(key).isdigit()
+    return False
+
+
+def _table_entry(section: str, key: str, value: Any, problems: list[str]) -> tuple[Any, Any]:
+    if section == "roles":
+        if not isinstance(value, str):
+            problems.append(f"roles.{key} must be a role name, got {value!r}")
+            return None, None
+        return int(key), value
+    options: dict[str, Any] = {}
+    for opt, v in value.items():
+        if isinstance(v, str):  # flat run configs carry lists as "a,b" strings
+            with contextlib.suppress(json.JSONDecodeError):
+                v = json.loads(v) if v.strip().startswith("[") else v
+        options[str(opt)] = v
+    return str(key), options
+
+
+def describe() -> str:
+    """Every config key with its default and help, for ``fedunlearn config --help``."""
+    lines = [
+        "name = 'default'   # run name, part of the run folder",
+        "seed = 0   # the seed of everything",
+    ]
+    for section, cls in SECTIONS.items():
+        lines.append(f"\n[{section}]")
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("table"):
+                lines.append(f"# {f.metadata['help']} (sub-table)")
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            lines.append(f"{f.name} = {default!r}   # {f.metadata['help']}")
+    return "\n".join(lines)

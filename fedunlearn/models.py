@@ -1,0 +1,96 @@
+"""Small models for federated experiments.
+
+None of them uses BatchNorm, so Opacus can wrap every one of them for DP-SGD without
+changes (DESIGN.md section 6). Select one by name in the experiment config
+(``[model] name = "cnn"``) or by dotted path to your own factory
+(``name = "my_lab.models:make_resnet"``), called as
+``factory(input_shape=..., num_classes=..., hidden=...)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from fedunlearn.plugins import load_object
+
+ModelFactory = Callable[..., nn.Module]
+
+
+def logistic_regression(
+    input_shape: tuple[int, ...], num_classes: int, hidden: int = 0
+) -> nn.Module:
+    """Multinomial logistic regression on the flattened input (``hidden`` unused)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
+
+
+def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> nn.Module:
+    """Two hidden layers of ``hidden`` ReLU units."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(math.prod(input_shape), hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+class SmallCNN(nn.Module):
+    """Two 3x3 conv blocks (16 and 32 channels, max-pooled) and two dense layers.
+
+    Works for any image size of at least 4x4 (8x8 digits, 28x28 MNIST, 32x32 CIFAR).
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"the cnn model needs images shaped (channels, height, width), got "
+                f"input shape {input_shape}; use model.name = 'mlp' for flat features"
+            )
+        channels, height, width = input_shape
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        flat = 32 * (height // 4) * (width // 4)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+def cnn(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.Module:
+    """A :class:`SmallCNN`."""
+    return SmallCNN(input_shape, num_classes, hidden)
+
+
+MODELS: dict[str, ModelFactory] = {"logreg": logistic_regression, "mlp": mlp, "cnn": cnn}
+"""Built-in models by short name."""
+
+
+def build_model(
+    name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int, seed: int
+) -> nn.Module:
+    """Build a model with weights drawn from a seeded generator.
+
+    The same ``seed`` gives the same initial weights, which is what makes retraining
+    from scratch an exact reference for the unlearned model.
+    """
+    factory = MODELS[name] if name in MODELS else load_object(name, what="model")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = factory(input_shape=tuple(input_shape), num_classes=num_classes, hidden=hidden)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model factory {name!r} returned {type(model)}, not a torch Module")
+    return model

@@ -1,0 +1,108 @@
+"""What server and clients say to each other: message types and record layouts.
+
+Both sides import these names, so a key is spelled in one place. Messages follow
+Flower's Message API: a ``train`` message carries the global model in the ArrayRecord
+``"arrays"`` and a :class:`TrainInstruction` in the ConfigRecord ``"config"``; the
+reply carries the client's weights in ``"arrays"`` and a :class:`TrainReport` in the
+MetricRecord ``"metrics"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from flwr.app import ConfigRecord, MetricRecord
+
+ARRAYS = "arrays"
+CONFIG = "config"
+METRICS = "metrics"
+
+IDENTIFY = "query.identify"
+"""Ask a node for its stable client id (partition id) and example count."""
+REQUESTS = "query.requests"
+"""Gather unlearning requests: clients cannot push to the server, so it asks."""
+
+NUM_EXAMPLES = "num-examples"
+CLIENT_ID = "partition-id"
+
+
+class ProtocolError(ValueError):
+    """A message does not have the layout this protocol expects."""
+
+
+@dataclass(frozen=True)
+class TrainInstruction:
+    """How a client should train in one round.
+
+    ``phase`` tells the client why it trains (``"train"``, ``"calibrate"``, ...);
+    ``seed`` with the round and client id determines its local randomness.
+    """
+
+    server_round: int
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    seed: int = 0
+    phase: str = "train"
+
+    def to_config(self) -> ConfigRecord:
+        """As a ConfigRecord with hyphenated keys (Flower's convention)."""
+        return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_config(cls, record: ConfigRecord) -> TrainInstruction:
+        """Read an instruction; a missing or mistyped key raises ProtocolError."""
+        required = ("server-round", "epochs", "batch-size", "learning-rate")
+        missing = [k for k in required if k not in record]
+        if missing:
+            raise ProtocolError(f"train instruction lacks {missing}")
+        try:
+            return cls(
+                server_round=int(record["server-round"]),
+                epochs=float(record["epochs"]),
+                batch_size=int(record["batch-size"]),
+                learning_rate=float(record["learning-rate"]),
+                momentum=float(record.get("momentum", 0.0)),
+                weight_decay=float(record.get("weight-decay", 0.0)),
+                seed=int(record.get("seed", 0)),
+                phase=str(record.get("phase", "train")),
+            )
+        except (TypeError, ValueError) as err:
+            raise ProtocolError(f"malformed train instruction: {err}") from err
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a client reports after local training."""
+
+    num_examples: int
+    client_id: int
+    epochs: float
+    steps: int
+    loss: float
+
+    def to_metrics(self) -> MetricRecord:
+        return MetricRecord(
+            {
+                NUM_EXAMPLES: int(self.num_examples),
+                CLIENT_ID: int(self.client_id),
+                "epochs": float(self.epochs),
+                "steps": int(self.steps),
+                "train-loss": float(self.loss),
+            }
+        )
+
+    @classmethod
+    def from_metrics(cls, record: MetricRecord) -> TrainReport:
+        try:
+            return cls(
+                num_examples=int(record[NUM_EXAMPLES]),
+                client_id=int(record[CLIENT_ID]),
+                epochs=float(record["epochs"]),
+                steps=int(record["steps"]),
+                loss=float(record["train-loss"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ProtocolError(f"malformed train report: {err}") from err

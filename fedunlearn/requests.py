@@ -1,0 +1,215 @@
+"""Unlearning requests: what a client asks, how the server gathers and checks them.
+
+Clients cannot push to the server, so the server gathers requests with a Flower
+``query`` round (:func:`gather_requests`). Each reply is bound to the identity of the
+node that sent it (looked up in the :class:`~fedunlearn.federation.ClientRegistry`),
+never to what the request claims. Then :func:`verify_requests` runs the pre-unlearning
+checks (defense stage S1) and records a decision with its reason for every request.
+
+Checks are small callables, so later defenses (commitments, rate limits) hook in by
+adding to the list passed to :func:`verify_requests`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedunlearn.federation import ClientRegistry, send_and_check
+from fedunlearn.protocol import REQUESTS
+
+REQUEST_PREFIX = "request-"
+
+
+class RequestFormatError(ValueError):
+    """A request record is malformed."""
+
+
+@dataclass(frozen=True)
+class UnlearningRequest:
+    """A request to forget a client's data, or some of its records.
+
+    Parameters
+    ----------
+    target_client : int
+        The client whose data should be forgotten. Only that client may ask.
+    record_ids : tuple of int
+        Records to forget; empty means the whole client.
+    """
+
+    target_client: int
+    record_ids: tuple[int, ...] = ()
+
+    @property
+    def whole_client(self) -> bool:
+        """True when the request asks to forget everything the client contributed."""
+        return not self.record_ids
+
+    def to_record(self) -> ConfigRecord:
+        return ConfigRecord(
+            {
+                "target-client": int(self.target_client),
+                "scope": "client" if self.whole_client else "records",
+                "record-ids": [int(r) for r in self.record_ids],
+            }
+        )
+
+    @classmethod
+    def from_record(cls, record: ConfigRecord) -> UnlearningRequest:
+        """Parse a request; RequestFormatError says what is wrong."""
+        if "target-client" not in record:
+            raise RequestFormatError("request names no 'target-client'")
+        target = record["target-client"]
+        if isinstance(target, bool) or not isinstance(target, int):
+            raise RequestFormatError(f"'target-client' must be an integer, got {target!r}")
+        ids = record.get("record-ids", [])
+        if not isinstance(ids, list) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids
+        ):
+            raise RequestFormatError(f"'record-ids' must be a list of integers, got {ids!r}")
+        scope = record.get("scope", "client" if not ids else "records")
+        if scope not in ("client", "records") or (scope == "records") != bool(ids):
+            raise RequestFormatError(
+                f"scope {scope!r} does not match {len(ids)} record ids "
+                "(use scope 'client' with no ids, or 'records' with some)"
+            )
+        return cls(target_client=int(target), record_ids=tuple(sorted(set(ids))))
+
+
+def encode_requests(requests: Sequence[UnlearningRequest]) -> RecordDict:
+    """A client's reply content for the request-gathering query."""
+    return RecordDict({f"{REQUEST_PREFIX}{i}": r.to_record() for i, r in enumerate(requests)})
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    """A request as the server received it: who sent it, and what it says.
+
+    ``requester`` comes from the sending node's identity; ``request`` is None when the
+    record could not be parsed, with the reason in ``problem``.
+    """
+
+    requester: int
+    request: UnlearningRequest | None
+    problem: str = ""
+
+
+def gather_requests(
+    grid: Grid, registry: ClientRegistry, *, timeout: float, min_fraction: float = 1.0
+) -> list[ReceivedRequest]:
+    """Ask every client for its unlearning requests (a ``query.requests`` round)."""
+    messages = [
+        Message(
+            RecordDict({"config": ConfigRecord()}),
+            dst_node_id=registry.node_of(c),
+            message_type=REQUESTS,
+        )
+        for c in registry.client_ids
+    ]
+    replies = send_and_check(
+        grid, messages, timeout=timeout, what="request gathering", min_fraction=min_fraction
+    )
+    received: list[ReceivedRequest] = []
+    for reply in replies:
+        requester = registry.client_of(reply.metadata.src_node_id)
+        for key in sorted(reply.content.config_records):
+            if not key.startswith(REQUEST_PREFIX):
+                continue
+            try:
+                request = UnlearningRequest.from_record(reply.content.config_records[key])
+                received.append(ReceivedRequest(requester, request))
+            except RequestFormatError as err:
+                received.append(ReceivedRequest(requester, None, str(err)))
+    return sorted(received, key=lambda r: r.requester)
+
+
+@dataclass(frozen=True)
+class RequestDecision:
+    """The server's verdict on one request, with the reason (kept in the results)."""
+
+    requester: int
+    request: UnlearningRequest | None
+    accepted: bool
+    reason: str
+    check: str = ""
+    stage: str = "S1"
+
+    def as_dict(self) -> dict:
+        return {
+            "requester": self.requester,
+            "target_client": None if self.request is None else self.request.target_client,
+            "record_ids": [] if self.request is None else list(self.request.record_ids),
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "check": self.check,
+            "stage": self.stage,
+        }
+
+
+RequestCheck = Callable[[ReceivedRequest, ClientRegistry], str | None]
+"""A pre-unlearning check: returns a reason to refuse, or None to pass."""
+
+
+def well_formed(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse requests whose record could not be parsed."""
+    if received.request is None:
+        return f"malformed request from client {received.requester}: {received.problem}"
+    return None
+
+
+def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a request to remove any client other than the requester (forgery)."""
+    assert received.request is not None
+    target = received.request.target_client
+    if target not in registry:
+        return f"client {received.requester} asked to remove unknown client {target}"
+    if target != received.requester:
+        return (
+            f"client {received.requester} asked to remove client {target}'s data; "
+            "only the owner may ask"
+        )
+    return None
+
+
+DEFAULT_CHECKS: tuple[RequestCheck, ...] = (well_formed, owner_only)
+
+
+@dataclass
+class Verification:
+    """Decisions on all gathered requests, and what was accepted."""
+
+    decisions: list[RequestDecision] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> list[UnlearningRequest]:
+        return [d.request for d in self.decisions if d.accepted and d.request is not None]
+
+    @property
+    def forget(self) -> frozenset[int]:
+        """Clients whose whole data is to be forgotten."""
+        return frozenset(r.target_client for r in self.accepted if r.whole_client)
+
+
+def verify_requests(
+    received: Sequence[ReceivedRequest],
+    registry: ClientRegistry,
+    checks: Sequence[RequestCheck] = DEFAULT_CHECKS,
+) -> Verification:
+    """Run every check on every request; the first refusal decides."""
+    verification = Verification()
+    for item in received:
+        for check in checks:
+            reason = check(item, registry)
+            if reason is not None:
+                verification.decisions.append(
+                    RequestDecision(item.requester, item.request, False, reason, check.__name__)
+                )
+                break
+        else:
+            verification.decisions.append(
+                RequestDecision(item.requester, item.request, True, "passed all checks")
+            )
+    return verification

@@ -1,0 +1,127 @@
+"""Client roles: what a client does when the server sends it a message.
+
+:class:`ClientRole` is an honest participant: it trains as instructed, evaluates, and
+asks for nothing. A role changes behaviour by overriding a hook:
+
+* :meth:`ClientRole.fit`: local training for a ``train`` message;
+* :meth:`ClientRole.evaluate`: metrics for an ``evaluate`` message;
+* :meth:`ClientRole.unlearning_requests`: what to answer the request-gathering query.
+
+Roles live under ``clients/`` (one module each) and are chosen per client in the
+config's ``[roles]`` table, by alias or dotted path::
+
+    from fedunlearn.roles import ClientRole
+    from fedunlearn.requests import UnlearningRequest
+
+    class Quitter(ClientRole):
+        '''Trains honestly, then asks to be forgotten.'''
+
+        def unlearning_requests(self):
+            return [UnlearningRequest(target_client=self.client_id)]
+
+A role is built afresh for every message; state that must last across rounds goes in
+``self.setup.state`` (Flower's ``context.state``), not in attributes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
+
+from flwr.app import RecordDict
+from torch import nn
+
+from fedunlearn.arrays import Arrays, load_arrays, model_to_arrays
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.data import ArrayDataset, DatasetInfo
+from fedunlearn.models import build_model
+from fedunlearn.plugins import load_plugin
+from fedunlearn.protocol import TrainInstruction, TrainReport
+from fedunlearn.requests import UnlearningRequest
+from fedunlearn.training import derive_seed, evaluate, train_locally
+
+
+@dataclass
+class ClientSetup:
+    """What a role is given: its id, its data, the experiment, its persistent state."""
+
+    client_id: int
+    data: ArrayDataset
+    info: DatasetInfo
+    config: ExperimentConfig
+    state: RecordDict
+
+
+class ClientRole:
+    """An honest federated participant. Subclass it to build other roles."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, setup: ClientSetup) -> None:
+        self.setup = setup
+
+    @property
+    def client_id(self) -> int:
+        return self.setup.client_id
+
+    @property
+    def config(self) -> ExperimentConfig:
+        return self.setup.config
+
+    def new_model(self) -> nn.Module:
+        """A fresh model of the experiment's architecture."""
+        m = self.config.model
+        return build_model(
+            m.name,
+            self.setup.info.input_shape,
+            self.setup.info.num_classes,
+            m.hidden,
+            seed=self.config.seed,
+        )
+
+    def training_data(self, instruction: TrainInstruction) -> ArrayDataset:
+        """The data this client trains on for ``instruction`` (all of it)."""
+        return self.setup.data
+
+    def fit(self, arrays: Arrays, instruction: TrainInstruction) -> tuple[Arrays, TrainReport]:
+        """Train locally from the global ``arrays``; return new weights and a report.
+
+        Local randomness is seeded by (instruction seed, round, client id), so the same
+        client in the same round of training and of retraining draws the same batches.
+        """
+        model = self.new_model()
+        load_arrays(model, arrays)
+        data = self.training_data(instruction)
+        result = train_locally(
+            model,
+            data,
+            epochs=instruction.epochs,
+            batch_size=instruction.batch_size,
+            learning_rate=instruction.learning_rate,
+            momentum=instruction.momentum,
+            weight_decay=instruction.weight_decay,
+            seed=derive_seed(instruction.seed, instruction.server_round, self.client_id),
+        )
+        report = TrainReport(len(data), self.client_id, result.epochs, result.steps, result.loss)
+        return model_to_arrays(model), report
+
+    def evaluate(self, arrays: Arrays) -> dict[str, float]:
+        """Loss and accuracy of the global model on this client's data."""
+        model = self.new_model()
+        load_arrays(model, arrays)
+        loss, accuracy = evaluate(model, self.setup.data)
+        return {"loss": loss, "accuracy": accuracy}
+
+    def unlearning_requests(self) -> list[UnlearningRequest]:
+        """Requests to send when the server gathers them (none by default)."""
+        return []
+
+
+@lru_cache(maxsize=32)
+def load_role(name: str) -> type[ClientRole]:
+    """The role class for an alias (``"honest"``) or dotted path."""
+    cls = load_plugin("role", name)
+    if not (isinstance(cls, type) and issubclass(cls, ClientRole)):
+        raise TypeError(f"role {name!r} is {cls!r}, not a ClientRole subclass")
+    return cls

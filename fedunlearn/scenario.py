@@ -1,0 +1,79 @@
+"""The simulated world of an experiment: who holds which data, and the ground truth.
+
+This is the harness's knowledge, not the server's: in a simulation, every process
+(server and clients) rebuilds the same split from the config and seed, each client
+takes its own part, and only the audit reads the forgotten client's data. Nothing in
+the federated phases may rely on it except a client reading its own partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from fedunlearn.canary import plant_canary, triggered_test_set
+from fedunlearn.config import CanaryConfig, DataConfig, ExperimentConfig
+from fedunlearn.data import ArrayDataset, DatasetInfo, load_dataset, train_test
+from fedunlearn.partition import partition_indices
+from fedunlearn.training import derive_seed
+
+
+@dataclass(frozen=True)
+class FederatedData:
+    """Every client's training data, the server's test set, and the canary."""
+
+    info: DatasetInfo
+    clients: tuple[ArrayDataset, ...]
+    test: ArrayDataset
+    triggered_test: ArrayDataset | None
+    canary_client: int | None
+    canary_ids: np.ndarray
+
+    def client(self, client_id: int) -> ArrayDataset:
+        """The training data of ``client_id``."""
+        if not 0 <= client_id < len(self.clients):
+            raise ValueError(
+                f"client id {client_id} is outside 0..{len(self.clients) - 1}; the "
+                f"experiment has {len(self.clients)} clients"
+            )
+        return self.clients[client_id]
+
+
+def federated_data(config: ExperimentConfig) -> FederatedData:
+    """The world of ``config``, built once per process and cached."""
+    return _build(config.data, config.federation.num_clients, config.canary, config.seed)
+
+
+@lru_cache(maxsize=4)
+def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) -> FederatedData:
+    x, y, info = load_dataset(data.dataset, data.path)
+    if canary.enabled and canary.target_class >= info.num_classes:
+        raise ValueError(
+            f"canary.target_class {canary.target_class} is not a class of {data.dataset} "
+            f"(classes 0..{info.num_classes - 1})"
+        )
+    train, test = train_test(x, y, data.test_fraction, derive_seed(seed, "split") % 2**32)
+    parts = partition_indices(
+        train.y,
+        num_clients,
+        data.partition,
+        alpha=data.alpha,
+        classes_per_client=data.classes_per_client,
+        min_size=data.min_partition_size,
+        seed=derive_seed(seed, "partition") % 2**32,
+    )
+    clients = [train.subset(p) for p in parts]
+    triggered, canary_client, canary_ids = None, None, np.zeros(0, dtype=np.int64)
+    if canary.enabled:
+        canary_client = canary.client
+        clients[canary_client], canary_ids = plant_canary(
+            clients[canary_client],
+            canary.fraction,
+            canary.target_class,
+            canary.trigger_size,
+            seed=derive_seed(seed, "canary") % 2**32,
+        )
+        triggered = triggered_test_set(test, canary.target_class, canary.trigger_size)
+    return FederatedData(info, tuple(clients), test, triggered, canary_client, canary_ids)

@@ -1,0 +1,211 @@
+"""The interface every unlearning method implements.
+
+A method receives an :class:`UnlearningJob` (the server's history, the clients to
+forget, the federation to talk to) and returns an :class:`UnlearningOutcome` (the
+unlearned model and what it cost). Methods live under ``strategies/``, one module
+each, and are found by alias or dotted path (see :mod:`fedunlearn.plugins`).
+
+A minimal method, selected with ``[unlearning] method = "my_lab.methods:KeepOriginal"``::
+
+    from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+
+    class KeepOriginal(UnlearningMethod):
+        '''Forgets nothing: the original model (a lower bound).'''
+
+        name = "keep-original"
+
+        def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+            return UnlearningOutcome(arrays=job.original)
+
+Options come from the config table ``[unlearning.<name>]`` and are passed to the
+constructor as keyword arguments; validate them there and raise ``ValueError`` naming
+the option.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from flwr.app import ArrayRecord, MetricRecord
+from flwr.serverapp import Grid
+
+from fedunlearn.arrays import Arrays
+from fedunlearn.config import ConfigError, ExperimentConfig
+from fedunlearn.cost import Cost
+from fedunlearn.federation import ClientRegistry
+from fedunlearn.history import UpdateHistory
+from fedunlearn.plugins import PluginError, load_plugin
+from fedunlearn.protocol import TrainInstruction
+from fedunlearn.requests import UnlearningRequest
+
+EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How the trainer samples clients, shared by training and every method that
+    runs federated rounds, so their rounds are comparable."""
+
+    fraction_train: float = 1.0
+    min_train_clients: int = 1
+    fraction_evaluate: float = 0.0
+    min_reply_fraction: float = 1.0
+    timeout: float = 600.0
+
+
+@dataclass(frozen=True)
+class UnlearningJob:
+    """Everything an unlearning method may use.
+
+    Attributes
+    ----------
+    grid : Grid
+        Flower's grid, to send messages to clients.
+    registry : ClientRegistry
+        Stable client ids and their nodes.
+    history : UpdateHistory
+        What the server kept while training.
+    forget : frozenset of int
+        Clients whose data must be forgotten (whole clients in this version).
+    requests : tuple of UnlearningRequest
+        The accepted requests behind ``forget``.
+    original : Arrays
+        The trained global model to unlearn from.
+    instruction : TrainInstruction
+        Local training hyperparameters used in training (``server_round`` unused).
+    rounds : int
+        Number of training rounds.
+    sampling : SamplingPlan
+        Client sampling used in training.
+    seed : int
+        The experiment seed.
+    trainer : type
+        The training strategy class (a ``RecordingFedAvg``), for methods that run
+        federated rounds; build one with :meth:`make_trainer`.
+    evaluate_fn : callable, optional
+        Server-side evaluation ``(round, arrays) -> MetricRecord`` for progress and
+        per-round metrics; pass it to ``Strategy.start``.
+    """
+
+    grid: Grid
+    registry: ClientRegistry
+    history: UpdateHistory
+    forget: frozenset[int]
+    original: Arrays
+    instruction: TrainInstruction
+    rounds: int
+    sampling: SamplingPlan
+    seed: int
+    trainer: type
+    requests: tuple[UnlearningRequest, ...] = ()
+    evaluate_fn: EvaluateFn | None = None
+
+    @property
+    def initial(self) -> Arrays:
+        """The model training started from."""
+        return self.history.initial_model
+
+    @property
+    def remaining(self) -> list[int]:
+        """Clients that stay."""
+        return [c for c in self.registry.client_ids if c not in self.forget]
+
+    def make_trainer(
+        self, *, phase: str, history: UpdateHistory | None = None, **kwargs: Any
+    ) -> Any:
+        """A training strategy that never samples the forgotten clients.
+
+        It samples like training did (same seed, same rule), so retraining sees the
+        same clients as training minus the forgotten ones.
+        """
+        return self.trainer(
+            registry=self.registry,
+            instruction=replace(self.instruction, phase=phase),
+            history=history,
+            sampling=self.sampling,
+            seed=self.seed,
+            exclude=self.forget,
+            **kwargs,
+        )
+
+
+@dataclass
+class UnlearningOutcome:
+    """What a method produced.
+
+    ``round_metrics`` holds the server-side evaluation after each round the method ran
+    (round 0 is its starting point); ``details`` anything method-specific worth
+    reporting.
+    """
+
+    arrays: Arrays
+    cost: Cost = field(default_factory=Cost)
+    round_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class UnlearningMethod(ABC):
+    """Base class of unlearning methods.
+
+    Class attributes
+    ----------------
+    name : str
+        Short name used in reports.
+    exact : bool
+        True when the result equals retraining from scratch (given seeded sampling).
+    supports_records : bool
+        True when the method can forget some of a client's records; methods that
+        cannot are refused such requests with a clear error.
+    """
+
+    name: ClassVar[str] = ""
+    exact: ClassVar[bool] = False
+    supports_records: ClassVar[bool] = False
+
+    @abstractmethod
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        """Produce the unlearned global model."""
+
+    def check(self, config: ExperimentConfig) -> list[str]:
+        """Problems with using this method under ``config`` (checked before the run
+        starts); empty when fine."""
+        return []
+
+    def options(self) -> dict[str, Any]:
+        """The options this instance was built with (for the results folder)."""
+        params = inspect.signature(type(self).__init__).parameters
+        return {k: getattr(self, k) for k in params if k != "self" and hasattr(self, k)}
+
+
+def make_method(name: str, options: Mapping[str, Any] | None = None) -> UnlearningMethod:
+    """Load method ``name`` and build it with ``options``; ConfigError on any problem.
+
+    Unknown options are named next to the ones the method accepts.
+    """
+    where = f"unlearning.{name}"
+    try:
+        cls = load_plugin("method", name)
+    except PluginError as err:
+        raise ConfigError([str(err)]) from err
+    if not (isinstance(cls, type) and issubclass(cls, UnlearningMethod)):
+        raise ConfigError([f"{name!r} is {cls!r}, not an UnlearningMethod subclass"])
+    options = dict(options or {})
+    params = inspect.signature(cls.__init__).parameters
+    accepted = [p for p in params if p != "self"]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in options if k not in accepted]
+    if unknown and not takes_any:
+        raise ConfigError(
+            [
+                f"[{where}] has unknown option(s) {unknown}; {name} accepts "
+                f"{', '.join(a for a in accepted if not a.startswith('*')) or 'no options'}"
+            ]
+        )
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as err:
+        raise ConfigError([f"[{where}]: {err}"]) from err

@@ -1,0 +1,193 @@
+"""FedEraser: forget clients by calibrated rollback over the kept update history.
+
+Liu, Ma, Zhang, Liu and Liu, "FedEraser: Enabling Efficient Client-Level Data Removal
+from Federated Learning Models", IWQoS 2021.
+
+Needs from the history: every kept round's stored client updates (measured against the
+global model the round started from), example counts, and the initial model.
+
+Algorithm (DESIGN.md section 4; the math is in :mod:`fedunlearn.calibration`): start
+from the initial global model; for each kept round ``t_j`` the remaining clients that
+took part in it train ``r * E_loc`` local epochs from the current calibrated model; each
+calibration update is rescaled to the norm of that client's stored update, and the
+calibrated model moves by their example-weighted average.
+
+The first kept round (round 1) started from the initial model, which is also where
+calibration starts, so the remaining clients' stored updates of round 1 are exactly
+what calibration would compute; like the authors' code, the method reuses them
+(``reuse_first_round``) and trains nobody in that step.
+
+Cost: about ``1 / (r * delta_t)`` of retraining in client epochs
+(``(T / delta_t - 1) * r * E_loc`` per client against ``T * E_loc``), and as many
+rounds as there are kept rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from fedunlearn.arrays import Arrays, add, from_record, to_record, weighted_average
+from fedunlearn.calibration import NORM_GRANULARITIES, calibrated_rollback_step
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.history import KeptRound, UpdateHistory
+from fedunlearn.training import derive_seed
+from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from strategies.recording_fedavg import ClientReply, RecordingFedAvg
+
+
+class CalibratedRollback(RecordingFedAvg):
+    """The Flower strategy that runs FedEraser's calibration rounds.
+
+    Server round ``j`` replays kept round ``kept_rounds[j - 1]``: it sends the current
+    calibrated model to the remaining clients that took part in that round and
+    aggregates their calibrated updates.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        kept_rounds: list[int],
+        source: UpdateHistory,
+        granularity: str = "model",
+        reuse_first_round: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept_rounds = kept_rounds
+        self.source = source
+        self.granularity = granularity
+        self.reuse_first_round = reuse_first_round
+        self._cache: KeptRound | None = None
+
+    def _replayed(self, server_round: int) -> int:
+        return self.kept_rounds[server_round - 1]
+
+    def _kept(self, server_round: int) -> KeptRound:
+        # A disk history reads a file per access; each round asks twice.
+        t = self._replayed(server_round)
+        if self._cache is None or self._cache.round != t:
+            self._cache = self.source[t]
+        return self._cache
+
+    def _reused(self, server_round: int) -> bool:
+        return self.reuse_first_round and self._replayed(server_round) == 1
+
+    def clients_for_round(self, server_round: int) -> list[int]:
+        if self._reused(server_round):
+            return []
+        kept = self._kept(server_round)
+        return [c for c in kept.clients if c not in self.exclude]
+
+    def aggregate_replies(
+        self, server_round: int, start: Arrays, replies: list[ClientReply]
+    ) -> Arrays:
+        kept = self._kept(server_round)
+        remaining = [c for c in kept.clients if c not in self.exclude]
+        if not remaining:  # only forgotten clients took part: nothing to replay
+            return start
+        if self._reused(server_round):
+            step = weighted_average(
+                [kept.updates[c] for c in remaining], [kept.num_examples[c] for c in remaining]
+            )
+            return add(start, step)
+        return calibrated_rollback_step(
+            start,
+            kept.updates,
+            {r.client_id: r.weights for r in replies},
+            {r.client_id: r.report.num_examples for r in replies},
+            parameter_keys=self.source.parameter_keys,
+            granularity=self.granularity,
+        )
+
+
+class FedEraser(UnlearningMethod):
+    """Calibrated rollback (FedEraser).
+
+    Parameters
+    ----------
+    r : float
+        Calibration ratio: calibrating clients train ``r * local_epochs`` epochs
+        (fractions of an epoch allowed). In (0, 1]; the paper uses 0.5.
+    norm : {"model", "layer"}
+        Norm granularity of the rescaling: one norm for the whole model, or one per
+        parameter tensor.
+    delta_t : int
+        Replay every ``delta_t``-th round. 0 (default) replays every round the history
+        kept; otherwise it must be a multiple of the history's ``delta_t``.
+    reuse_first_round : bool
+        Reuse the stored updates of round 1 instead of calibrating it (exact; see
+        the module docstring).
+    """
+
+    name = "federaser"
+
+    def __init__(
+        self,
+        r: float = 0.5,
+        norm: str = "model",
+        delta_t: int = 0,
+        reuse_first_round: bool = True,
+    ) -> None:
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 < r <= 1:
+            raise ValueError(f"r must be a number in (0, 1], got {r!r}")
+        if norm not in NORM_GRANULARITIES:
+            raise ValueError(f"norm must be one of {NORM_GRANULARITIES}, got {norm!r}")
+        if isinstance(delta_t, bool) or not isinstance(delta_t, int) or delta_t < 0:
+            raise ValueError(f"delta_t must be 0 or a positive integer, got {delta_t!r}")
+        if not isinstance(reuse_first_round, bool):
+            raise ValueError(f"reuse_first_round must be true or false, got {reuse_first_round!r}")
+        self.r = float(r)
+        self.norm = norm
+        self.delta_t = delta_t
+        self.reuse_first_round = reuse_first_round
+
+    def check(self, config: ExperimentConfig) -> list[str]:
+        kept = config.history.delta_t
+        if self.delta_t and self.delta_t % kept:
+            return [
+                f"unlearning.federaser.delta_t ({self.delta_t}) must be a multiple of "
+                f"history.delta_t ({kept})"
+            ]
+        return []
+
+    def replayed_rounds(self, history: UpdateHistory) -> list[int]:
+        """Kept rounds this instance replays."""
+        step = self.delta_t or history.delta_t
+        return [t for t in history.rounds if (t - 1) % step == 0]
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        started = time.perf_counter()
+        rounds = self.replayed_rounds(job.history)
+        instruction = replace(
+            job.instruction, epochs=self.r * job.instruction.epochs, phase="calibrate"
+        )
+        strategy = CalibratedRollback(
+            registry=job.registry,
+            instruction=instruction,
+            sampling=job.sampling,
+            seed=derive_seed(job.seed, "federaser-calibration"),
+            exclude=job.forget,
+            kept_rounds=rounds,
+            source=job.history,
+            granularity=self.norm,
+            reuse_first_round=self.reuse_first_round,
+        )
+        result = strategy.start(
+            job.grid,
+            to_record(job.initial),
+            num_rounds=len(rounds),
+            timeout=job.sampling.timeout,
+            evaluate_fn=job.evaluate_fn,
+        )
+        strategy.cost.wall_seconds = time.perf_counter() - started
+        return UnlearningOutcome(
+            arrays=from_record(result.arrays),
+            cost=strategy.cost,
+            round_metrics={r: dict(m) for r, m in result.evaluate_metrics_serverapp.items()},
+            details={
+                "replayed_rounds": rounds,
+                "calibration_epochs": instruction.epochs,
+            },
+        )
