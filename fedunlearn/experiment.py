@@ -118,7 +118,7 @@ def resolve_run_dir(config: ExperimentConfig) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(config.output.dir) / f"{config.name}-seed{config.seed}-{stamp}"
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    return path.resolve()
 
 
 @dataclass

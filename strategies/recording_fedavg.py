@@ -170,7 +170,10 @@ class RecordingFedAvg(FedAvg):
     def aggregate_replies(
         self, server_round: int, start: Arrays, replies: list[ClientReply]
     ) -> Arrays:
-        """The next global model: Flower's example-weighted average of the weights."""
+        """The next global model: Flower's example-weighted average of the weights
+        (the round's start when no client trained)."""
+        if not replies:
+            return start
         return from_record(aggregate_arrayrecords([r.content for r in replies], NUM_EXAMPLES))
 
     def record_round(
@@ -226,9 +229,10 @@ class RecordingFedAvg(FedAvg):
             sent, good, bad, f"{self.phase} round {server_round}", self.sampling.min_reply_fraction
         )
         start = self._round_start.pop(server_round)
-        parsed = [self._parse(r) for r in good]
+        # Sorted, so the floating-point sum does not depend on reply arrival order.
+        parsed = sorted((self._parse(r) for r in good), key=lambda r: r.client_id)
         sampled = [self.registry.client_of(m.metadata.dst_node_id) for m in sent]
-        arrays = self.aggregate_replies(server_round, start, parsed) if parsed else start
+        arrays = self.aggregate_replies(server_round, start, parsed)
         self.record_round(server_round, start, parsed, sampled)
         self.cost.add_round(
             epochs=sum(r.report.epochs for r in parsed),

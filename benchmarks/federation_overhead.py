@@ -1,0 +1,109 @@
+"""What Flower costs: the default federated training against the same training in a
+plain PyTorch loop, measured side by side in one run.
+
+    python benchmarks/federation_overhead.py [--rounds 20] [--repeats 1]
+
+All three runs train the default model on the default data with the same local
+training function, the same seeds and the same FedAvg aggregation:
+
+* ``plain loop``: one process, clients one after another, no Flower;
+* ``inline``: Flower's Message API through fedunlearn's in-process grid (messages,
+  records and strategy, no Ray);
+* ``ray``: Flower's simulation engine (Ray actors, one CPU each).
+
+For the Flower runs it reports the training phase alone and the whole run (start-up,
+client discovery, request gathering, shutdown). Ratios are against the plain loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import torch
+
+from fedunlearn.arrays import load_arrays, model_to_arrays, weighted_average
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.models import build_model
+from fedunlearn.scenario import federated_data
+from fedunlearn.simulation import simulate
+from fedunlearn.training import derive_seed, train_locally
+
+
+def plain_loop(config: ExperimentConfig) -> float:
+    """FedAvg by hand; returns seconds (data loading excluded, as in the Flower runs)."""
+    world = federated_data(config)
+    t, m = config.training, config.model
+
+    def new_model() -> torch.nn.Module:
+        return build_model(
+            m.name, world.info.input_shape, world.info.num_classes, m.hidden, config.seed
+        )
+
+    started = time.perf_counter()
+    global_model = model_to_arrays(new_model())
+    for server_round in range(1, t.rounds + 1):
+        weights, counts = [], []
+        for client, data in enumerate(world.clients):
+            model = new_model()
+            load_arrays(model, global_model)
+            train_locally(
+                model,
+                data,
+                epochs=t.local_epochs,
+                batch_size=t.batch_size,
+                learning_rate=t.learning_rate,
+                momentum=t.momentum,
+                seed=derive_seed(config.seed, server_round, client),
+            )
+            weights.append(model_to_arrays(model))
+            counts.append(len(data))
+        global_model = weighted_average(weights, counts)
+    return time.perf_counter() - started
+
+
+def federated(config: ExperimentConfig, backend: str) -> tuple[float, float]:
+    """(training phase seconds, whole run seconds) of the training-only experiment."""
+    with tempfile.TemporaryDirectory() as out:
+        run = config.with_overrides(
+            [
+                f"simulation.backend={backend}",
+                "unlearning.requesters=[]",
+                f"output.dir={out}",
+                "output.figures=false",
+            ]
+        )
+        started = time.perf_counter()
+        metrics = simulate(run, show_progress=False).metrics
+        return metrics["cost"]["training"]["wall_seconds"], time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    config = ExperimentConfig().with_overrides([f"training.rounds={args.rounds}"])
+    federated_data(config)  # load and partition once, outside every timing
+    plain = plain_loop(config)
+    inline_phase, inline_total = federated(config, "inline")
+    ray_phase, ray_total = federated(config, "ray")
+    t = config.training
+    print(
+        f"default training: {config.federation.num_clients} clients x {t.rounds} rounds x "
+        f"{t.local_epochs:g} epochs, {config.model.name} on {config.data.dataset}; "
+        f"torch threads in this process: {torch.get_num_threads()}"
+    )
+    print(f"{'run':<28}{'seconds':>10}{'x plain loop':>14}")
+    for name, seconds in (
+        ("plain PyTorch loop", plain),
+        ("flower inline, training", inline_phase),
+        ("flower inline, whole run", inline_total),
+        ("flower ray, training", ray_phase),
+        ("flower ray, whole run", ray_total),
+    ):
+        print(f"{name:<28}{seconds:>10.1f}{seconds / plain:>14.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Shared fixtures: small, fast experiment configs and Flower's task identity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flwr.supercore.task_identity import TaskIdentity
+
+from fedunlearn.config import ExperimentConfig
+
+
+@pytest.fixture(autouse=True)
+def _task_identity() -> None:
+    """Flower needs a task identity to build messages outside a running app."""
+    TaskIdentity.task_id = 1
+    TaskIdentity.run_id = 1
+    TaskIdentity.node_id = 1
+
+
+def small_config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
+    """A tiny experiment on scikit-learn's digits: 4 clients, 4 rounds, an MLP."""
+    base = [
+        "name=small",
+        "data.dataset=digits",
+        "federation.num_clients=4",
+        "model.name=mlp",
+        "model.hidden=32",
+        "training.rounds=4",
+        "training.local_epochs=1",
+        "training.learning_rate=0.05",
+        "canary.trigger_size=2",
+        "simulation.backend=inline",
+        f"output.dir={tmp_path / 'results'}",
+    ]
+    return ExperimentConfig().with_overrides([*base, *overrides])
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> ExperimentConfig:
+    return small_config(tmp_path)
