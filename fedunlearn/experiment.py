@@ -61,6 +61,7 @@ from fedunlearn.unlearning import (
     UnlearningMethod,
     UnlearningOutcome,
     make_method,
+    round_metrics,
 )
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,12 @@ class RoundLog:
 
     def add(self, phase: str, server_round: int, metrics: dict[str, float]) -> None:
         self.rows.append({"phase": phase, "round": server_round, **metrics})
+
+    def merge(self, phase: str, per_round: dict[int, dict[str, float]]) -> None:
+        """Add client-side metrics to the rows of ``phase``."""
+        for row in self.rows:
+            if row["phase"] == phase and row["round"] in per_round:
+                row.update(per_round[row["round"]])
 
 
 @dataclass
@@ -282,6 +289,7 @@ def _run(
         evaluate_fn=evaluator.for_phase("training"),
     )
     trainer.cost.wall_seconds = time.perf_counter() - t0
+    round_log.merge("training", round_metrics(result))
     original = from_record(result.arrays)
     history.set_final_model(original)
     costs = {"training": trainer.cost.as_dict()}
@@ -317,6 +325,7 @@ def _run(
             steps = _expected_rounds(method, history, t.rounds)
             progress.start(phase, steps)
             outcome = method.unlearn(_with_evaluate(job, evaluator.for_phase(phase)))
+            round_log.merge(phase, outcome.round_metrics)
             outcomes[label] = outcome
             models[label] = outcome.arrays
             costs[label] = outcome.cost.as_dict()

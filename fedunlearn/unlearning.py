@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Result
 
 from fedunlearn.arrays import Arrays
 from fedunlearn.config import ConfigError, ExperimentConfig
@@ -137,15 +138,31 @@ class UnlearningJob:
 class UnlearningOutcome:
     """What a method produced.
 
-    ``round_metrics`` holds the server-side evaluation after each round the method ran
-    (round 0 is its starting point); ``details`` anything method-specific worth
-    reporting.
+    ``round_metrics`` holds client-side metrics of each round the method ran (see
+    :func:`round_metrics`; the harness adds its own server-side evaluation);
+    ``details`` anything method-specific worth reporting.
     """
 
     arrays: Arrays
     cost: Cost = field(default_factory=Cost)
     round_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def round_metrics(result: Result) -> dict[int, dict[str, float]]:
+    """Client-side metrics per round from a Flower ``Result``: the aggregated training
+    metrics (``train_loss``, ``clients``, ``client_epochs``) and, when clients
+    evaluated, ``client_loss`` and ``client_accuracy``."""
+    out: dict[int, dict[str, float]] = {}
+    for server_round, metrics in result.train_metrics_clientapp.items():
+        out.setdefault(server_round, {}).update(
+            {k.replace("-", "_"): float(v) for k, v in metrics.items()}
+        )
+    for server_round, metrics in result.evaluate_metrics_clientapp.items():
+        out.setdefault(server_round, {}).update(
+            {f"client_{k.replace('-', '_')}": float(v) for k, v in metrics.items()}
+        )
+    return out
 
 
 class UnlearningMethod(ABC):

@@ -33,7 +33,12 @@ from fedunlearn.calibration import NORM_GRANULARITIES, calibrated_rollback_step
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.history import KeptRound, UpdateHistory
 from fedunlearn.training import derive_seed
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.unlearning import (
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    round_metrics,
+)
 from strategies.recording_fedavg import ClientReply, RecordingFedAvg
 
 
@@ -185,7 +190,7 @@ class FedEraser(UnlearningMethod):
         return UnlearningOutcome(
             arrays=from_record(result.arrays),
             cost=strategy.cost,
-            round_metrics={r: dict(m) for r, m in result.evaluate_metrics_serverapp.items()},
+            round_metrics=round_metrics(result),
             details={
                 "replayed_rounds": rounds,
                 "calibration_epochs": instruction.epochs,

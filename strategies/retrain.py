@@ -12,7 +12,12 @@ from __future__ import annotations
 import time
 
 from fedunlearn.arrays import from_record, to_record
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.unlearning import (
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    round_metrics,
+)
 
 
 class Retrain(UnlearningMethod):
@@ -35,5 +40,5 @@ class Retrain(UnlearningMethod):
         return UnlearningOutcome(
             arrays=from_record(result.arrays),
             cost=strategy.cost,
-            round_metrics={r: dict(m) for r, m in result.evaluate_metrics_serverapp.items()},
+            round_metrics=round_metrics(result),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fedunlearn.arrays import Arrays
+from fedunlearn.protocol import TrainInstruction, TrainReport
 from fedunlearn.requests import UnlearningRequest
 from fedunlearn.roles import ClientRole
 
@@ -16,7 +18,7 @@ class Forger(ClientRole):
 class CrashesInRoundThree(ClientRole):
     """Trains honestly until round 3, then raises."""
 
-    def fit(self, arrays, instruction):  # noqa: ANN001, ANN201
+    def fit(self, arrays: Arrays, instruction: TrainInstruction) -> tuple[Arrays, TrainReport]:
         if instruction.server_round == 3:
             raise RuntimeError("crashed on purpose")
         return super().fit(arrays, instruction)

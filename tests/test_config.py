@@ -59,8 +59,12 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_cross_key_checks() -> None:
     text = problems_of(
-        {"federation": {"num_clients": 3}, "canary": {"client": 5},
-         "unlearning": {"requesters": [0, 7]}, "history": {"delta_t": 30}}
+        {
+            "federation": {"num_clients": 3},
+            "canary": {"client": 5},
+            "unlearning": {"requesters": [0, 7]},
+            "history": {"delta_t": 30},
+        }
     )
     assert "canary.client must be a client id in 0..2, got 5" in text
     assert "unlearning.requesters [7] are not client ids" in text
@@ -95,8 +99,10 @@ def test_toml_files_load_and_syntax_errors_name_the_file(tmp_path: Path) -> None
 
 def test_flat_run_config_round_trips_including_lists_and_roles() -> None:
     config = ExperimentConfig.from_dict(
-        {"unlearning": {"requesters": [0, 3], "federaser": {"r": 0.25}},
-         "roles": {"default": "honest", "3": "honest"}}
+        {
+            "unlearning": {"requesters": [0, 3], "federaser": {"r": 0.25}},
+            "roles": {"default": "honest", "3": "honest"},
+        }
     )
     flat = config.to_run_config()
     assert flat["unlearning.requesters"] == "0,3"

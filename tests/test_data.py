@@ -15,7 +15,7 @@ from fedunlearn.metrics import accuracy, attack_success_rate, mean_kl, parameter
 def test_builtin_datasets_load_offline_as_scaled_images() -> None:
     x, y, info = load_dataset("digits")
     assert x.shape == (1797, 1, 8, 8) and info.num_classes == 10
-    assert 0.0 <= x.min() and x.max() == 1.0 and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() == 1.0 and x.dtype == np.float32
     x, y, info = load_dataset("mnist5k")
     assert x.shape == (5000, 1, 28, 28) and info.input_shape == (1, 28, 28)
     assert np.bincount(y).tolist() == [500] * 10
@@ -24,7 +24,7 @@ def test_builtin_datasets_load_offline_as_scaled_images() -> None:
 def test_npz_files_load_and_bad_ones_are_explained(tmp_path: Path) -> None:
     good = tmp_path / "d.npz"
     np.savez(good, x=np.random.default_rng(0).integers(0, 255, (20, 6, 6)), y=np.arange(20) % 4)
-    x, y, info = load_dataset("npz", str(good))
+    x, _, info = load_dataset("npz", str(good))
     assert x.shape == (20, 1, 6, 6) and info.num_classes == 4 and x.max() <= 1.0
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((3, 2)))
@@ -64,7 +64,9 @@ def test_canary_poisons_the_requested_share_and_relabels_to_target() -> None:
 
 
 def test_triggered_test_set_leaves_out_the_target_class() -> None:
-    test = ArrayDataset(np.zeros((6, 1, 4, 4), np.float32), np.array([0, 1, 2, 0, 1, 2]), np.arange(6))
+    test = ArrayDataset(
+        np.zeros((6, 1, 4, 4), np.float32), np.array([0, 1, 2, 0, 1, 2]), np.arange(6)
+    )
     triggered = triggered_test_set(test, target_class=0, size=1)
     assert sorted(triggered.y.tolist()) == [1, 1, 2, 2]
 

@@ -44,8 +44,9 @@ def test_pipeline_unlearns_the_requester_and_writes_every_output(tmp_path: Path)
 
 
 def test_history_holds_exactly_the_expected_rounds_and_clients(tmp_path: Path) -> None:
-    result = simulate(small_config(tmp_path, "history.delta_t=1", "history.storage=disk"),
-                      show_progress=False)
+    result = simulate(
+        small_config(tmp_path, "history.delta_t=1", "history.storage=disk"), show_progress=False
+    )
     history = result.history
     assert history.rounds == [1, 2, 3, 4]
     assert all(history[t].clients == (0, 1, 2, 3) for t in history.rounds)
@@ -63,19 +64,28 @@ def test_a_forged_request_is_refused_and_the_honest_one_served(tmp_path: Path) -
 
 
 def test_without_requests_nothing_is_unlearned(tmp_path: Path) -> None:
-    metrics = simulate(small_config(tmp_path, "unlearning.requesters=[]"), show_progress=False).metrics
+    metrics = simulate(
+        small_config(tmp_path, "unlearning.requesters=[]"), show_progress=False
+    ).metrics
     assert metrics["forgotten_clients"] == [] and metrics["models"] == {}
 
 
 def test_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
-    a = simulate(small_config(tmp_path, "output.run_dir=" + str(tmp_path / "a")), show_progress=False)
-    b = simulate(small_config(tmp_path, "output.run_dir=" + str(tmp_path / "b")), show_progress=False)
+    a = simulate(
+        small_config(tmp_path, "output.run_dir=" + str(tmp_path / "a")), show_progress=False
+    )
+    b = simulate(
+        small_config(tmp_path, "output.run_dir=" + str(tmp_path / "b")), show_progress=False
+    )
     assert a.metrics["models"] == b.metrics["models"]
 
 
 def test_a_failing_client_stops_the_run_and_keeps_what_was_done(tmp_path: Path) -> None:
-    config = small_config(tmp_path, 'roles.3="tests.roles:CrashesInRoundThree"',
-                          "output.run_dir=" + str(tmp_path / "run"))
+    config = small_config(
+        tmp_path,
+        'roles.3="tests.roles:CrashesInRoundThree"',
+        "output.run_dir=" + str(tmp_path / "run"),
+    )
     with pytest.raises(FederationError, match="crashed on purpose"):
         simulate(config, show_progress=False)
     run = tmp_path / "run"
@@ -83,3 +93,13 @@ def test_a_failing_client_stops_the_run_and_keeps_what_was_done(tmp_path: Path) 
     assert json.loads((run / "metrics.json").read_text())["status"] == "failed"
     with open(run / "rounds.csv") as handle:
         assert [r["round"] for r in csv.DictReader(handle)] == ["0", "1", "2"]
+
+
+def test_client_side_evaluation_and_training_loss_reach_the_round_log(tmp_path: Path) -> None:
+    config = small_config(tmp_path, "federation.fraction_evaluate=0.5")
+    rows = simulate(config, show_progress=False).rounds
+    trained = [r for r in rows if r["phase"] == "training" and r["round"] > 0]
+    assert all(0.0 <= r["client_accuracy"] <= 1.0 for r in trained)
+    assert all(r["train_loss"] > 0 and r["clients"] == 4 for r in trained)
+    retrained = [r for r in rows if r["phase"] == "retraining" and r["round"] > 0]
+    assert all(r["clients"] == 3 for r in retrained)

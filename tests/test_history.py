@@ -85,7 +85,9 @@ def test_disk_history_writes_as_it_goes_and_reopens(tmp_path: Path) -> None:
     assert_same(in_memory, on_disk)
     assert_same(in_memory, UpdateHistory.open(tmp_path / "h"))
     assert sorted(p.name for p in (tmp_path / "h").glob("round-*.npz")) == [
-        "round-00001.npz", "round-00002.npz", "round-00003.npz",
+        "round-00001.npz",
+        "round-00002.npz",
+        "round-00003.npz",
     ]
 
 

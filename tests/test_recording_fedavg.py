@@ -55,8 +55,11 @@ def test_seeded_sampling_is_reproducible_and_depends_on_seed_and_round() -> None
     a = sample_clients(population, 0.25, 1, seed=7, server_round=3)
     assert a == sample_clients(population, 0.25, 1, seed=7, server_round=3)
     assert len(a) == 5
-    others = {tuple(sample_clients(population, 0.25, 1, seed=s, server_round=r))
-              for s in range(3) for r in range(1, 4)}
+    others = {
+        tuple(sample_clients(population, 0.25, 1, seed=s, server_round=r))
+        for s in range(3)
+        for r in range(1, 4)
+    }
     assert len(others) > 1
     assert sample_clients(population, 0.01, 3, seed=0, server_round=1).__len__() == 3
 

@@ -38,4 +38,6 @@ def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(tmp_path
     assert models["original"]["clean_accuracy"] > 0.5
     assert models["retrain"]["clean_accuracy"] > 0.5
     assert metrics["cost"]["training"]["rounds"] == 4
-    assert metrics["cost"]["federaser"]["client_epochs"] < metrics["cost"]["retrain"]["client_epochs"]
+    assert (
+        metrics["cost"]["federaser"]["client_epochs"] < metrics["cost"]["retrain"]["client_epochs"]
+    )
