@@ -1,14 +1,19 @@
 """The honest client: trains and evaluates as told, and asks to be forgotten when its
 config says so (its id is in ``[unlearning] requesters``).
 
-It names only itself; a request for anyone else would be refused by the server's
-ownership check.
+What it asks to forget follows ``[unlearning] scope``: all its data (``"client"``), its
+canary records (``"canary"``), or a seeded random ``record_fraction`` of its records
+(``"random"``). It names only itself; a request for anyone else would be refused by the
+server's ownership check.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from fedunlearn.requests import UnlearningRequest
 from fedunlearn.roles import ClientRole
+from fedunlearn.training import derive_seed
 
 
 class HonestClient(ClientRole):
@@ -17,6 +22,17 @@ class HonestClient(ClientRole):
     name = "honest"
 
     def unlearning_requests(self) -> list[UnlearningRequest]:
-        if self.client_id in self.config.unlearning.requesters:
+        u = self.config.unlearning
+        if self.client_id not in u.requesters:
+            return []
+        if u.scope == "client":
             return [UnlearningRequest(target_client=self.client_id)]
-        return []
+        if u.scope == "canary":
+            ids = self.setup.canary_ids
+            if len(ids) == 0:
+                return []  # nothing planted here: nothing to ask for
+        else:
+            rng = np.random.default_rng(derive_seed(self.config.seed, "records", self.client_id))
+            count = max(1, round(u.record_fraction * len(self.setup.data)))
+            ids = rng.choice(self.setup.data.ids, size=count, replace=False)
+        return [UnlearningRequest(self.client_id, tuple(sorted(int(i) for i in ids)))]

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = _load(args.config, args.overrides)
         if args.command == "check":
-            from fedunlearn.experiment import resolve_components
+            from fedunlearn.components import resolve_components
 
             resolve_components(config)
             print(f"{args.config}: valid")

@@ -63,7 +63,14 @@ def role_for(context: Context, config: ExperimentConfig | None = None) -> Client
     client_id = client_id_of(context, config)
     world = federated_data(config)
     cls = load_role(config.roles.role_of(client_id))
-    setup = ClientSetup(client_id, world.client(client_id), world.info, config, context.state)
+    setup = ClientSetup(
+        client_id,
+        world.client(client_id),
+        world.info,
+        config,
+        context.state,
+        world.canary_ids_of(client_id),
+    )
     return cls(setup)
 
 

@@ -61,8 +61,9 @@ def _opt(
     ge: float | None = None,
     gt: float | None = None,
     le: float | None = None,
+    lt: float | None = None,
 ) -> Any:
-    meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le}
+    meta = {"help": help, "choices": choices, "ge": ge, "gt": gt, "le": le, "lt": lt}
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -79,6 +80,13 @@ class DataConfig:
     alpha: float = _opt(0.5, "Dirichlet concentration (partition = 'dirichlet')", gt=0)
     classes_per_client: int = _opt(2, "classes per client (partition = 'pathological')", ge=1)
     min_partition_size: int = _opt(10, "Dirichlet: minimum examples per client", ge=1)
+    server_fraction: float = _opt(
+        0.0,
+        "share of the training pool the server keeps as unlabelled data (for methods "
+        "that distill on the server)",
+        ge=0,
+        lt=0.9,
+    )
 
 
 @dataclass(frozen=True)
@@ -163,15 +171,32 @@ class UnlearningConfig:
         default_factory=lambda: [0],
         metadata={"help": "clients that ask to be forgotten after training"},
     )
-    method: str = _opt("federaser", "unlearning method: an alias or a dotted path")
+    scope: str = _opt(
+        "client",
+        "what requesters ask to forget: 'client' (all their data), 'canary' (their "
+        "canary records), 'random' (a random record_fraction of their records)",
+        choices=("client", "canary", "random"),
+    )
+    record_fraction: float = _opt(
+        0.1, "share of records asked for when scope = 'random'", gt=0, le=1
+    )
+    sequential: bool = _opt(
+        False,
+        "serve accepted requests one after another, each from the model the previous one "
+        "left (audited after each), instead of all at once",
+    )
+    methods: list[str] = field(
+        default_factory=lambda: ["federaser"],
+        metadata={"help": "unlearning methods (aliases or dotted paths); 'all' for every one"},
+    )
     reference: str = _opt("retrain", "exact reference every method is audited against")
-    methods: dict[str, dict[str, Any]] = field(
+    options: dict[str, dict[str, Any]] = field(
         default_factory=dict, metadata={"help": "options per method", "table": True}
     )
 
     def options_for(self, method: str) -> dict[str, Any]:
         """Options given for ``method`` in ``[unlearning.<method>]`` (empty if none)."""
-        return dict(self.methods.get(method, {}))
+        return dict(self.options.get(method, {}))
 
 
 @dataclass(frozen=True)
@@ -451,6 +476,7 @@ def _check_bounds(name: str, value: Any, meta: Mapping[str, Any], problems: list
         ("ge", lambda v, b: v >= b, ">="),
         ("gt", lambda v, b: v > b, ">"),
         ("le", lambda v, b: v <= b, "<="),
+        ("lt", lambda v, b: v < b, "<"),
     ):
         bound = meta.get(op)
         if bound is not None and not test(value, bound):

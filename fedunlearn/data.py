@@ -121,15 +121,17 @@ def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_test(
-    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int
+    x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int, ids: np.ndarray | None = None
 ) -> tuple[ArrayDataset, ArrayDataset]:
-    """Stratified, seeded split. Record ids are positions in the loaded dataset."""
-    ids = np.arange(len(y), dtype=np.int64)
-    train_ids, test_ids = train_test_split(
-        ids, test_size=test_fraction, random_state=seed, stratify=y
+    """Stratified, seeded split. Record ids are positions in the loaded dataset unless
+    ``ids`` are given."""
+    ids = np.arange(len(y), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    rows = np.arange(len(y))
+    train_rows, test_rows = train_test_split(
+        rows, test_size=test_fraction, random_state=seed, stratify=y
     )
-    train_ids, test_ids = np.sort(train_ids), np.sort(test_ids)
+    train_rows, test_rows = np.sort(train_rows), np.sort(test_rows)
     return (
-        ArrayDataset(x[train_ids], y[train_ids], train_ids),
-        ArrayDataset(x[test_ids], y[test_ids], test_ids),
+        ArrayDataset(x[train_rows], y[train_rows], ids[train_rows]),
+        ArrayDataset(x[test_rows], y[test_rows], ids[test_rows]),
     )

@@ -1,16 +1,17 @@
 """One experiment from birth to audit, run inside a Flower ServerApp.
 
 :func:`run_experiment` runs the phases of DESIGN.md section 1 against a Flower
-``Grid``: it does not know whether the clients are Ray actors, threads in this process
+``Grid``: it does not know whether the clients are Ray actors, calls in this process
 or SuperNodes on other machines.
 
 1. discover the clients (stable ids);
 2. train with the history-keeping strategy;
 3. gather unlearning requests (a query round);
 4. verify them (owner-only, well-formed);
-5. unlearn with the configured method;
-6. retrain from scratch without the forgotten clients (the exact reference);
-7. audit every model against the reference and write the results folder.
+5. unlearn with every configured method, and retrain from scratch without the
+   forgotten data (the exact reference) -- all at once, or one accepted request
+   after another (``unlearning.sequential``), each from the model the last one left;
+6. audit every model against the reference and write the results folder.
 
 Only the audit reads ground truth (test set, forgotten data, canary), from
 :mod:`fedunlearn.scenario`.
@@ -22,7 +23,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import Strategy
+from torch import nn
 
 from fedunlearn.arrays import (
     Arrays,
@@ -41,78 +42,28 @@ from fedunlearn.arrays import (
     trainable_keys,
 )
 from fedunlearn.audit import AuditData, Auditor
-from fedunlearn.config import ConfigError, ExperimentConfig
+from fedunlearn.components import Components, resolve_components
+from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
 from fedunlearn.federation import ClientRegistry
 from fedunlearn.history import UpdateHistory
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
-from fedunlearn.plugins import PluginError, load_plugin
 from fedunlearn.progress import PhaseProgress
 from fedunlearn.protocol import TrainInstruction
 from fedunlearn.report import write_failure, write_results
-from fedunlearn.requests import gather_requests, verify_requests
-from fedunlearn.roles import load_role
-from fedunlearn.scenario import federated_data
+from fedunlearn.requests import ForgetSet, Verification, gather_requests, verify_requests
+from fedunlearn.scenario import FederatedData, federated_data
 from fedunlearn.training import predict_logits
-from fedunlearn.unlearning import (
-    SamplingPlan,
-    UnlearningJob,
-    UnlearningMethod,
-    UnlearningOutcome,
-    make_method,
-    round_metrics,
-)
+from fedunlearn.unlearning import SamplingPlan, UnlearningJob, UnlearningOutcome, round_metrics
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Components:
-    """The plugins a config names, loaded and checked before anything runs."""
-
-    method: UnlearningMethod
-    reference: UnlearningMethod
-    trainer: type
-
-
-def resolve_components(config: ExperimentConfig) -> Components:
-    """Load the method, reference, trainer and roles; ConfigError lists every problem."""
-    problems: list[str] = []
-    methods: dict[str, UnlearningMethod] = {}
-    u = config.unlearning
-    for name in dict.fromkeys([u.method, u.reference, *u.methods]):
-        try:
-            methods[name] = make_method(name, u.options_for(name))
-            problems += methods[name].check(config)
-        except ConfigError as err:
-            problems += err.problems
-    if u.reference in methods and not type(methods[u.reference]).exact:
-        problems.append(
-            f"unlearning.reference {u.reference!r} is not an exact method; audits need "
-            "one (use 'retrain')"
-        )
-    trainer: type = object
-    try:
-        trainer = load_plugin("trainer", config.training.strategy)
-        if not (isinstance(trainer, type) and issubclass(trainer, Strategy)):
-            problems.append(
-                f"training.strategy {config.training.strategy!r} is not a Flower Strategy"
-            )
-    except PluginError as err:
-        problems.append(f"training.strategy: {err}")
-    for role in {config.roles.default, *config.roles.clients.values()}:
-        try:
-            load_role(role)
-        except (PluginError, TypeError) as err:
-            problems.append(f"[roles]: {err}")
-    if problems:
-        raise ConfigError(problems)
-    return Components(methods[u.method], methods[u.reference], trainer)
+__all__ = ["ExperimentResult", "resolve_components", "resolve_run_dir", "run_experiment"]
 
 
 def resolve_run_dir(config: ExperimentConfig) -> Path:
-    """The results folder of this run (created)."""
+    """The results folder of this run (created, absolute)."""
     if config.output.run_dir:
         path = Path(config.output.run_dir)
     else:
@@ -124,7 +75,7 @@ def resolve_run_dir(config: ExperimentConfig) -> Path:
 
 @dataclass
 class RoundLog:
-    """Server-side evaluation after every round of every phase (the per-round CSV)."""
+    """Evaluation after every round of every phase (the per-round CSV)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -140,7 +91,11 @@ class RoundLog:
 
 @dataclass
 class ExperimentResult:
-    """What a run produced (also written to ``run_dir``)."""
+    """What a run produced (also written to ``run_dir``).
+
+    ``models`` holds the final weights by label (``original``, each method, the
+    reference); ``metrics`` is what ``metrics.json`` holds.
+    """
 
     config: ExperimentConfig
     run_dir: Path
@@ -155,25 +110,24 @@ class ServerEvaluator:
 
     def __init__(
         self,
-        new_model: Callable[[], Any],
+        new_model: Callable[[], nn.Module],
         test: ArrayDataset,
         triggered: ArrayDataset | None,
         target_class: int,
-        log_: RoundLog,
+        round_log: RoundLog,
         progress: PhaseProgress,
     ) -> None:
         self.new_model = new_model
         self.test = test
         self.triggered = triggered
         self.target_class = target_class
-        self.log = log_
+        self.round_log = round_log
         self.progress = progress
 
     def measure(self, arrays: Arrays) -> dict[str, float]:
         model = self.new_model()
         load_arrays(model, arrays)
-        logits = predict_logits(model, self.test.x)
-        out = {"accuracy": accuracy(logits, self.test.y)}
+        out = {"accuracy": accuracy(predict_logits(model, self.test.x), self.test.y)}
         if self.triggered is not None:
             out["attack_success_rate"] = attack_success_rate(
                 predict_logits(model, self.triggered.x), self.target_class
@@ -185,7 +139,8 @@ class ServerEvaluator:
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
             metrics = self.measure(from_record(arrays))
-            self.log.add(phase, server_round, {**metrics, "seconds": time.perf_counter() - started})
+            elapsed = time.perf_counter() - started
+            self.round_log.add(phase, server_round, {**metrics, "seconds": elapsed})
             if server_round > 0:
                 short = {"acc": metrics["accuracy"]}
                 if "attack_success_rate" in metrics:
@@ -203,223 +158,304 @@ def run_experiment(
     run_dir: Path | None = None,
     progress: PhaseProgress | None = None,
 ) -> ExperimentResult:
-    """Run every phase of ``config`` on ``grid`` and write the results folder."""
+    """Run every phase of ``config`` on ``grid`` and write the results folder.
+
+    A failure keeps what was done: the rounds so far and the error are written to the
+    run folder before the exception propagates.
+    """
     components = resolve_components(config)
     run_dir = run_dir or resolve_run_dir(config)
     (run_dir / "config.toml").write_text(config.to_toml())
-    progress = progress or PhaseProgress(enabled=False)
-    round_log = RoundLog()
-    started = time.perf_counter()
+    run = _Run(grid, config, components, run_dir, progress or PhaseProgress(enabled=False))
     try:
-        return _run(grid, config, components, run_dir, progress, round_log, started)
+        return run.execute()
     except BaseException as err:
-        write_failure(run_dir, round_log.rows, err, traceback.format_exc())
+        write_failure(run_dir, run.round_log.rows, err, traceback.format_exc())
         raise
 
 
-def _run(
-    grid: Grid,
-    config: ExperimentConfig,
-    components: Components,
-    run_dir: Path,
-    progress: PhaseProgress,
-    round_log: RoundLog,
-    started: float,
-) -> ExperimentResult:
-    world = federated_data(config)
+def plan_stages(verification: Verification, sequential: bool) -> list[ForgetSet]:
+    """What each unlearning stage forgets: everything at once, or request by request."""
+    accepted = verification.accepted
+    if not accepted:
+        return []
+    if not sequential:
+        return [ForgetSet.from_requests(accepted)]
+    return [ForgetSet.from_requests([r]) for r in accepted]
 
-    def new_model() -> Any:
-        m = config.model
-        return build_model(
-            m.name, world.info.input_shape, world.info.num_classes, m.hidden, config.seed
+
+class _Run:
+    """The state of one run while its phases execute."""
+
+    def __init__(
+        self,
+        grid: Grid,
+        config: ExperimentConfig,
+        components: Components,
+        run_dir: Path,
+        progress: PhaseProgress,
+    ) -> None:
+        self.grid = grid
+        self.config = config
+        self.components = components
+        self.run_dir = run_dir
+        self.progress = progress
+        self.round_log = RoundLog()
+        self.started = time.perf_counter()
+        self.world: FederatedData = federated_data(config)
+        initial_model = self.new_model()
+        self.initial = model_to_arrays(initial_model)
+        self.parameter_keys = trainable_keys(initial_model)
+        self.evaluator = ServerEvaluator(
+            self.new_model,
+            self.world.test,
+            self.world.triggered_test,
+            config.canary.target_class,
+            self.round_log,
+            progress,
         )
-
-    initial_model = new_model()
-    initial = model_to_arrays(initial_model)
-    parameter_keys = trainable_keys(initial_model)
-    evaluator = ServerEvaluator(
-        new_model, world.test, world.triggered_test, config.canary.target_class, round_log, progress
-    )
-    fed = config.federation
-    sampling = SamplingPlan(
-        fraction_train=fed.fraction_train,
-        min_train_clients=fed.min_train_clients,
-        fraction_evaluate=fed.fraction_evaluate,
-        min_reply_fraction=fed.min_reply_fraction,
-        timeout=fed.timeout,
-    )
-    t = config.training
-    instruction = TrainInstruction(
-        server_round=0,
-        epochs=t.local_epochs,
-        batch_size=t.batch_size,
-        learning_rate=t.learning_rate,
-        momentum=t.momentum,
-        weight_decay=t.weight_decay,
-        seed=config.seed,
-        phase="train",
-    )
-
-    # 1. Discover the clients.
-    progress.note(f"waiting for {fed.num_clients} clients")
-    registry = ClientRegistry.discover(
-        grid, fed.num_clients, connect_timeout=fed.connect_timeout, timeout=fed.timeout
-    )
-    progress.note(f"{len(registry)} clients connected: ids {registry.client_ids}")
-
-    # 2. Train with history.
-    history_path = None
-    if config.history.storage == "disk":
-        history_path = Path(config.history.path) if config.history.path else run_dir / "history"
-    history = UpdateHistory(config.history.delta_t, history_path, parameter_keys)
-    trainer = components.trainer(
-        registry=registry,
-        instruction=instruction,
-        history=history,
-        sampling=sampling,
-        seed=config.seed,
-    )
-    progress.start("training", t.rounds)
-    t0 = time.perf_counter()
-    result = trainer.start(
-        grid,
-        to_record(initial),
-        num_rounds=t.rounds,
-        timeout=fed.timeout,
-        evaluate_fn=evaluator.for_phase("training"),
-    )
-    trainer.cost.wall_seconds = time.perf_counter() - t0
-    round_log.merge("training", round_metrics(result))
-    original = from_record(result.arrays)
-    history.set_final_model(original)
-    costs = {"training": trainer.cost.as_dict()}
-
-    # 3-4. Gather and verify requests.
-    received = gather_requests(
-        grid, registry, timeout=fed.timeout, min_fraction=fed.min_reply_fraction
-    )
-    verification = verify_requests(received, registry)
-    for d in verification.decisions:
-        verdict = "accepted" if d.accepted else "refused"
-        progress.note(f"request from client {d.requester}: {verdict} ({d.reason})")
-    forget = verification.forget
-    models: dict[str, Arrays] = {"original": original}
-    outcomes: dict[str, UnlearningOutcome] = {}
-    if forget:
-        job = UnlearningJob(
-            grid=grid,
-            registry=registry,
-            history=history,
-            forget=forget,
-            original=original,
-            instruction=instruction,
-            rounds=t.rounds,
-            sampling=sampling,
+        fed, t = config.federation, config.training
+        self.sampling = SamplingPlan(
+            fraction_train=fed.fraction_train,
+            min_train_clients=fed.min_train_clients,
+            fraction_evaluate=fed.fraction_evaluate,
+            min_reply_fraction=fed.min_reply_fraction,
+            timeout=fed.timeout,
+        )
+        self.instruction = TrainInstruction(
+            server_round=0,
+            epochs=t.local_epochs,
+            batch_size=t.batch_size,
+            learning_rate=t.learning_rate,
+            momentum=t.momentum,
+            weight_decay=t.weight_decay,
             seed=config.seed,
-            trainer=components.trainer,
-            requests=tuple(verification.accepted),
+            phase="train",
         )
-        # 5-6. Unlearn, and retrain for reference.
-        for label, method in _methods_to_run(components):
-            phase = f"unlearning ({label})" if method is components.method else "retraining"
-            steps = _expected_rounds(method, history, t.rounds)
-            progress.start(phase, steps)
-            outcome = method.unlearn(_with_evaluate(job, evaluator.for_phase(phase)))
-            round_log.merge(phase, outcome.round_metrics)
-            outcomes[label] = outcome
-            models[label] = outcome.arrays
-            costs[label] = outcome.cost.as_dict()
-    else:
-        progress.note("no accepted unlearning request: nothing to unlearn")
 
-    # 7. Audit.
-    metrics = _audit(config, components, world, forget, models, parameter_keys, new_model)
-    metrics.update(
-        {
-            "name": config.name,
-            "seed": config.seed,
-            "method": components.method.name or config.unlearning.method,
-            "method_options": components.method.options(),
-            "reference": components.reference.name or config.unlearning.reference,
-            "forgotten_clients": sorted(forget),
+    def new_model(self) -> nn.Module:
+        m, info = self.config.model, self.world.info
+        return build_model(m.name, info.input_shape, info.num_classes, m.hidden, self.config.seed)
+
+    # ------------------------------------------------------------------ phases
+    def execute(self) -> ExperimentResult:
+        registry = self.discover()
+        history, original, training_cost = self.train(registry)
+        verification = self.gather_and_verify(registry)
+        stages = plan_stages(verification, self.config.unlearning.sequential)
+        if not stages:
+            self.progress.note("no accepted unlearning request: nothing to unlearn")
+        models, stage_reports, errors, details = self.unlearn(registry, history, original, stages)
+        metrics = self.summarise(
+            history, verification, stages, stage_reports, errors, details, training_cost
+        )
+        result = ExperimentResult(
+            self.config, self.run_dir, metrics, self.round_log.rows, models, history
+        )
+        write_results(result)
+        return result
+
+    def discover(self) -> ClientRegistry:
+        fed = self.config.federation
+        self.progress.note(f"waiting for {fed.num_clients} clients")
+        registry = ClientRegistry.discover(
+            self.grid, fed.num_clients, connect_timeout=fed.connect_timeout, timeout=fed.timeout
+        )
+        self.progress.note(f"{len(registry)} clients connected: ids {registry.client_ids}")
+        return registry
+
+    def train(self, registry: ClientRegistry) -> tuple[UpdateHistory, Arrays, dict[str, float]]:
+        config = self.config
+        path = None
+        if config.history.storage == "disk":
+            path = Path(config.history.path) if config.history.path else self.run_dir / "history"
+        history = UpdateHistory(config.history.delta_t, path, self.parameter_keys)
+        trainer = self.components.trainer(
+            registry=registry,
+            instruction=self.instruction,
+            history=history,
+            sampling=self.sampling,
+            seed=config.seed,
+        )
+        rounds = config.training.rounds
+        self.progress.start("training", rounds)
+        started = time.perf_counter()
+        result = trainer.start(
+            self.grid,
+            to_record(self.initial),
+            num_rounds=rounds,
+            timeout=config.federation.timeout,
+            evaluate_fn=self.evaluator.for_phase("training"),
+        )
+        trainer.cost.wall_seconds = time.perf_counter() - started
+        self.round_log.merge("training", round_metrics(result))
+        original = from_record(result.arrays)
+        history.set_final_model(original)
+        return history, original, trainer.cost.as_dict()
+
+    def gather_and_verify(self, registry: ClientRegistry) -> Verification:
+        fed = self.config.federation
+        received = gather_requests(
+            self.grid, registry, timeout=fed.timeout, min_fraction=fed.min_reply_fraction
+        )
+        verification = verify_requests(received, registry)
+        for d in verification.decisions:
+            verdict = "accepted" if d.accepted else "refused"
+            what = (
+                "nothing" if d.request is None else ForgetSet.from_requests([d.request]).describe()
+            )
+            self.progress.note(
+                f"request from client {d.requester} to forget {what}: {verdict} ({d.reason})"
+            )
+        return verification
+
+    def unlearn(
+        self,
+        registry: ClientRegistry,
+        history: UpdateHistory,
+        original: Arrays,
+        stages: list[ForgetSet],
+    ) -> tuple[dict[str, Arrays], list[dict[str, Any]], dict[str, str], dict[str, Any]]:
+        """Run every method (and the reference) over the stages; audit each stage."""
+        runs = self.components.to_run()
+        current = {label: original for label, _ in runs}
+        failed: dict[str, str] = dict(self.components.skipped)
+        details: dict[str, Any] = {}
+        reports: list[dict[str, Any]] = []
+        forgotten = ForgetSet()
+        for index, stage in enumerate(stages, start=1):
+            forgotten = forgotten | stage
+            suffix = f" [stage {index}]" if len(stages) > 1 else ""
+            self.progress.note(f"unlearning{suffix}: {stage.describe()}")
+            costs: dict[str, dict[str, float]] = {}
+            for label, method in runs:
+                if label in failed:
+                    continue
+                is_reference = label == self.components.reference_label
+                phase = ("retraining" if is_reference else f"unlearning ({label})") + suffix
+                if forgotten.record_level and not type(method).supports_records:
+                    failed[label] = f"{label} forgets whole clients only; a request named records"
+                    continue
+                job = UnlearningJob(
+                    grid=self.grid,
+                    registry=registry,
+                    history=history,
+                    forget=forgotten,
+                    new=stage,
+                    original=current[label],
+                    instruction=self.instruction,
+                    rounds=self.config.training.rounds,
+                    sampling=self.sampling,
+                    seed=self.config.seed,
+                    trainer=self.components.trainer,
+                    new_model=self.new_model,
+                    server_data=self.world.server_unlabelled,
+                    evaluate_fn=self.evaluator.for_phase(phase),
+                )
+                self.progress.start(phase, method.expected_rounds(job))
+                outcome: UnlearningOutcome = method.unlearn(job)
+                self.round_log.merge(phase, outcome.round_metrics)
+                current[label] = outcome.arrays
+                costs[label] = outcome.cost.as_dict()
+                details.setdefault(label, []).append(outcome.details)
+            reports.append(
+                {
+                    "stage": index,
+                    "forget": stage.as_dict(),
+                    "forgotten_so_far": forgotten.as_dict(),
+                    "models": self.audit(forgotten, {"original": original, **current}, failed),
+                    "cost": costs,
+                }
+            )
+        models = {"original": original}
+        models.update({k: v for k, v in current.items() if k not in failed and stages})
+        return models, reports, failed, details
+
+    def audit(
+        self, forgotten: ForgetSet, models: dict[str, Arrays], failed: dict[str, str]
+    ) -> dict[str, dict[str, float]]:
+        reference = models[self.components.reference_label]
+        parts = [self.world.client(c) for c in sorted(forgotten.clients)]
+        parts += [self.world.records(c, np.asarray(ids)) for c, ids in forgotten.records]
+        forgotten_data = ArrayDataset(
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.ids for p in parts]),
+        )
+        auditor = Auditor(
+            self.new_model,
+            AuditData(
+                self.world.test,
+                forgotten_data,
+                self.world.triggered_test,
+                self.config.canary.target_class,
+            ),
+            reference,
+            self.parameter_keys,
+        )
+        return {
+            label: auditor.audit(arrays).as_dict()
+            for label, arrays in models.items()
+            if label not in failed
+        }
+
+    def summarise(
+        self,
+        history: UpdateHistory,
+        verification: Verification,
+        stages: list[ForgetSet],
+        reports: list[dict[str, Any]],
+        errors: dict[str, str],
+        details: dict[str, Any],
+        training_cost: dict[str, float],
+    ) -> dict[str, Any]:
+        c = self.components
+        forgotten = ForgetSet()
+        for stage in stages:
+            forgotten = forgotten | stage
+        cost: dict[str, Any] = {"training": training_cost}
+        for report in reports:
+            for label, stage_cost in report["cost"].items():
+                total = cost.setdefault(label, dict.fromkeys(stage_cost, 0.0))
+                for key, value in stage_cost.items():
+                    total[key] += value
+        cost["relative_to_reference"] = _relative_costs(cost, c.reference_label)
+        methods = [label for label, _ in c.to_run()]
+        return {
+            "name": self.config.name,
+            "seed": self.config.seed,
+            "methods": [m for m in methods if m != c.reference_label],
+            "method_options": {label: m.options() for label, m in c.methods.items()},
+            "reference": c.reference_label,
+            "forgotten": forgotten.as_dict(),
+            "forgotten_clients": sorted(forgotten.clients),
             "requests": [d.as_dict() for d in verification.decisions],
-            "cost": costs,
+            "models": reports[-1]["models"] if reports else {},
+            "stages": reports,
+            "errors": errors,
+            "cost": cost,
             "history": {
-                "storage": config.history.storage,
+                "storage": self.config.history.storage,
                 "delta_t": history.delta_t,
                 "kept_rounds": history.rounds,
                 "bytes": history.nbytes,
                 "disk_bytes": history.disk_bytes(),
+                "bytes_needed": {label: m.history_bytes(history) for label, m in c.to_run()},
             },
-            "details": {k: o.details for k, o in outcomes.items()},
-            "total_seconds": time.perf_counter() - started,
+            "details": details,
+            "total_seconds": time.perf_counter() - self.started,
         }
-    )
-    metrics["cost"]["relative_to_reference"] = _relative_costs(costs, components)
-    out = ExperimentResult(config, run_dir, metrics, round_log.rows, models, history)
-    write_results(out)
-    return out
 
 
-def _methods_to_run(components: Components) -> list[tuple[str, UnlearningMethod]]:
-    method, reference = components.method, components.reference
-    label_m = method.name or "unlearned"
-    if type(method) is type(reference) and method.options() == reference.options():
-        return [(label_m, method)]
-    return [(label_m, method), (reference.name or "reference", reference)]
-
-
-def _expected_rounds(method: UnlearningMethod, history: UpdateHistory, rounds: int) -> int:
-    replayed = getattr(method, "replayed_rounds", None)
-    return len(replayed(history)) if callable(replayed) else rounds
-
-
-def _with_evaluate(job: UnlearningJob, evaluate_fn: Any) -> UnlearningJob:
-    return replace(job, evaluate_fn=evaluate_fn)
-
-
-def _audit(
-    config: ExperimentConfig,
-    components: Components,
-    world: Any,
-    forget: frozenset[int],
-    models: dict[str, Arrays],
-    parameter_keys: list[str],
-    new_model: Callable[[], Any],
-) -> dict[str, Any]:
-    reference_label = components.reference.name or "reference"
-    if not forget or reference_label not in models:
-        return {"models": {}}
-    forgotten = _concat([world.client(c) for c in sorted(forget)])
-    auditor = Auditor(
-        new_model,
-        AuditData(world.test, forgotten, world.triggered_test, config.canary.target_class),
-        models[reference_label],
-        parameter_keys,
-    )
-    return {"models": {label: auditor.audit(a).as_dict() for label, a in models.items()}}
-
-
-def _concat(parts: list[ArrayDataset]) -> ArrayDataset:
-    return ArrayDataset(
-        np.concatenate([p.x for p in parts]),
-        np.concatenate([p.y for p in parts]),
-        np.concatenate([p.ids for p in parts]),
-    )
-
-
-def _relative_costs(
-    costs: dict[str, dict[str, float]], components: Components
-) -> dict[str, dict[str, float]]:
-    reference = costs.get(components.reference.name or "reference")
-    if reference is None:
+def _relative_costs(cost: dict[str, Any], reference: str) -> dict[str, dict[str, float]]:
+    ref = cost.get(reference)
+    if ref is None:
         return {}
-    out = {}
-    for label, cost in costs.items():
-        if label == "training":
-            continue
-        out[label] = {
-            k: (cost[k] / reference[k] if reference[k] else float("nan"))
+    return {
+        label: {
+            k: (c[k] / ref[k] if ref[k] else float("nan"))
             for k in ("client_epochs", "rounds", "wall_seconds")
         }
-    return out
+        for label, c in cost.items()
+        if label not in ("training", "relative_to_reference")
+    }

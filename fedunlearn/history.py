@@ -230,6 +230,18 @@ class UpdateHistory:
             return sum(r.nbytes for r in self._rounds.values())
         return sum(int(e["nbytes"]) for e in self._index.values())
 
+    def bytes_of(self, *, global_models: bool = True, updates: bool = True) -> int:
+        """Bytes of the kept global models and/or the kept client updates.
+
+        Methods report what they need the server to keep: exact rollback needs only
+        the global models, FedEraser the updates (and the initial model).
+        """
+        if self.path is None:
+            g = sum(nbytes(r.global_model) for r in self._rounds.values())
+        else:
+            g = sum(int(e["global_nbytes"]) for e in self._index.values())
+        return (g if global_models else 0) + (self.nbytes - g if updates else 0)
+
     def disk_bytes(self) -> int:
         """Bytes the history takes on disk (0 in memory)."""
         if self.path is None:
@@ -315,6 +327,7 @@ class UpdateHistory:
             "sampled": list(kept.sampled),
             "num_examples": {str(c): n for c, n in kept.num_examples.items()},
             "nbytes": kept.nbytes,
+            "global_nbytes": nbytes(kept.global_model),
         }
         self._write_index()
 

@@ -35,7 +35,9 @@ class TrainInstruction:
     """How a client should train in one round.
 
     ``phase`` tells the client why it trains (``"train"``, ``"calibrate"``, ...);
-    ``seed`` with the round and client id determines its local randomness.
+    ``seed`` with the round and client id determines its local randomness;
+    ``exclude_records`` names records of this client that it must leave out (they were
+    forgotten at its request).
     """
 
     server_round: int
@@ -46,10 +48,13 @@ class TrainInstruction:
     weight_decay: float = 0.0
     seed: int = 0
     phase: str = "train"
+    exclude_records: tuple[int, ...] = ()
 
     def to_config(self) -> ConfigRecord:
         """As a ConfigRecord with hyphenated keys (Flower's convention)."""
-        return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+        values = asdict(self)
+        values["exclude_records"] = [int(i) for i in self.exclude_records]
+        return ConfigRecord({k.replace("_", "-"): v for k, v in values.items()})
 
     @classmethod
     def from_config(cls, record: ConfigRecord) -> TrainInstruction:
@@ -68,6 +73,7 @@ class TrainInstruction:
                 weight_decay=float(record.get("weight-decay", 0.0)),
                 seed=int(record.get("seed", 0)),
                 phase=str(record.get("phase", "train")),
+                exclude_records=tuple(int(i) for i in record.get("exclude-records", [])),
             )
         except (TypeError, ValueError) as err:
             raise ProtocolError(f"malformed train instruction: {err}") from err

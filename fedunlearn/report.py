@@ -32,19 +32,6 @@ if TYPE_CHECKING:
 
 PACKAGES = ("fedunlearn", "flwr", "torch", "numpy", "opacus", "scikit-learn")
 
-AUDIT_ROWS = (
-    ("clean_accuracy", "clean accuracy", "{:.3f}"),
-    ("forget_accuracy", "accuracy on forgotten data", "{:.3f}"),
-    ("attack_success_rate", "canary attack success", "{:.3f}"),
-    ("l2_to_reference", "L2 to reference", "{:.3f}"),
-    ("kl_to_reference", "KL to reference (forgotten data)", "{:.4f}"),
-)
-COST_ROWS = (
-    ("client_epochs", "client epochs", "{:.1f}"),
-    ("rounds", "rounds", "{:.0f}"),
-    ("wall_seconds", "wall seconds", "{:.1f}"),
-)
-
 
 def environment() -> dict[str, Any]:
     """Package versions, Python, platform and git commit (when in a checkout)."""
@@ -112,6 +99,7 @@ def write_results(result: ExperimentResult) -> None:
         json.dumps(_clean(metrics), indent=2, default=_json_default)
     )
     write_rounds_csv(run_dir / "rounds.csv", result.rounds)
+    write_comparison(comparison_rows(metrics), run_dir)
     if result.config.output.figures:
         plot_rounds(result.rounds, run_dir / "rounds.png", title=result.config.name)
         if metrics.get("models"):
@@ -162,88 +150,183 @@ def plot_rounds(rows: list[dict[str, Any]], path: Path, title: str = "") -> None
     plt.close(fig)
 
 
+COMPARISON_COLUMNS = (
+    ("clean_accuracy", "clean acc", "{:.3f}"),
+    ("clean_accuracy_gap", "Δ acc", "{:+.3f}"),
+    ("attack_success_rate", "canary ASR", "{:.3f}"),
+    ("attack_success_rate_gap", "Δ ASR", "{:+.3f}"),
+    ("forget_accuracy", "forgotten acc", "{:.3f}"),
+    ("l2_to_reference", "L2", "{:.3f}"),
+    ("kl_to_reference", "KL", "{:.4f}"),
+    ("client_epochs", "client epochs", "{:.1f}"),
+    ("client_epochs_relative", "epochs x ref", "{:.2f}"),
+    ("wall_seconds_relative", "time x ref", "{:.2f}"),
+    ("history_mb", "history MB", "{:.2f}"),
+)
+"""Columns of the comparison table: gaps are the model minus the reference."""
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def comparison_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per audited model (original, each method, the reference): its audit, its
+    gaps to the reference, its cost relative to the reference, the history it needs."""
+    models = metrics.get("models", {})
+    reference = metrics.get("reference")
+    if reference not in models:
+        return []
+    ref = models[reference]
+    cost = metrics.get("cost", {})
+    relative = cost.get("relative_to_reference", {})
+    needed = metrics.get("history", {}).get("bytes_needed", {})
+    rows = []
+    for label, audit in models.items():
+        spent = cost.get("training" if label == "original" else label, {})
+        rel = relative.get(label, {})
+        row: dict[str, Any] = {"model": label}
+        row.update({k: _number(v) for k, v in audit.items()})
+        for key in ("clean_accuracy", "attack_success_rate"):
+            row[f"{key}_gap"] = _number(audit.get(key)) - _number(ref.get(key))
+        row["client_epochs"] = _number(spent.get("client_epochs"))
+        row["rounds"] = _number(spent.get("rounds"))
+        row["wall_seconds"] = _number(spent.get("wall_seconds"))
+        row["client_epochs_relative"] = _number(rel.get("client_epochs"))
+        row["wall_seconds_relative"] = _number(rel.get("wall_seconds"))
+        row["history_mb"] = _number(needed.get(label)) / 1e6 if label in needed else float("nan")
+        rows.append(row)
+    return rows
+
+
+def write_comparison(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    """``comparison.csv`` (every column) and ``comparison.md`` (the table)."""
+    if not rows:
+        return
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with open(run_dir / "comparison.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    (run_dir / "comparison.md").write_text(markdown_table(rows))
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return pattern.format(value)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The comparison as a Markdown table."""
+    header = "| model | " + " | ".join(n for _, n, _ in COMPARISON_COLUMNS) + " |"
+    rule = "|---|" + "---:|" * len(COMPARISON_COLUMNS)
+    lines = [header, rule]
+    for r in rows:
+        cells = [_fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS]
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_comparison(metrics: dict[str, Any], path: Path) -> None:
-    """Bar chart of the audited models: accuracy, forgotten-data accuracy, attack success."""
+    """Three panels: clean accuracy and canary attack success per model (the
+    reference as a line), and each method's attack-success gap against its cost."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    models = metrics["models"]
-    labels = list(models)
-    keys = [(k, n) for k, n, _ in AUDIT_ROWS[:3]]
-    width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(7, 3.8))
-    x = np.arange(len(keys))
-    for i, label in enumerate(labels):
-        values = [models[label].get(k) for k, _ in keys]
-        values = [np.nan if v is None else v for v in values]
-        bars = ax.bar(x + (i - (len(labels) - 1) / 2) * width, values, width, label=label)
+    rows = comparison_rows(metrics)
+    if not rows:
+        return
+    reference = metrics["reference"]
+    labels = [r["model"] for r in rows]
+    colors = [
+        "#888888" if m == "original" else "#2a9d8f" if m == reference else "#e76f51" for m in labels
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, key, title in (
+        (axes[0], "clean_accuracy", "clean test accuracy"),
+        (axes[1], "attack_success_rate", "canary attack success rate"),
+    ):
+        values = [r[key] for r in rows]
+        bars = ax.bar(range(len(rows)), values, color=colors)
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set_xticks(x, [n for _, n in keys])
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("share")
-    ax.set_title(
-        f"{metrics.get('method')} vs {metrics.get('reference')}, forgetting clients "
-        f"{metrics.get('forgotten_clients')}"
+        ref_value = next(r[key] for r in rows if r["model"] == reference)
+        ax.axhline(ref_value, color="#2a9d8f", linestyle="--", linewidth=1, label=reference)
+        ax.set_xticks(range(len(rows)), labels, rotation=35, ha="right")
+        ax.set_ylim(0, 1.1)
+        ax.set_title(title)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = axes[2]
+    for r in rows:
+        if r["model"] in ("original", reference):
+            continue
+        x = r["client_epochs_relative"]
+        x = x if x and not math.isnan(x) and x > 0 else 1e-3
+        ax.scatter(x, abs(r["attack_success_rate_gap"]), color="#e76f51")
+        ax.annotate(
+            r["model"],
+            (x, abs(r["attack_success_rate_gap"])),
+            fontsize=8,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel(f"client epochs relative to {reference} (log; 0 drawn at 0.001)")
+    ax.set_ylabel(f"|attack success - {reference}'s|")
+    ax.set_title("forgetting against cost")
+    ax.grid(alpha=0.3)
+    forgotten = metrics.get("forgotten", {})
+    fig.suptitle(
+        f"{metrics.get('name')} (seed {metrics.get('seed')}): forgetting "
+        f"clients {forgotten.get('clients', [])}"
+        + (f", records of {list(forgotten.get('records', {}))}" if forgotten.get("records") else "")
     )
-    ax.legend(fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
 
 def summary_table(metrics: dict[str, Any]) -> Table:
-    """The audit and costs of every model as a rich Table."""
-    models = metrics.get("models", {})
-    costs = metrics.get("cost", {})
-    labels = list(models)
-    table = Table(
-        title=f"{metrics.get('name')} (seed {metrics.get('seed')}): "
-        f"forgetting clients {metrics.get('forgotten_clients')}"
+    """One row per model: audit, gaps to the reference, cost, history needed."""
+    forgotten = metrics.get("forgotten", {})
+    what = ", ".join(
+        [f"client {c}" for c in forgotten.get("clients", [])]
+        + [f"{len(i)} records of client {c}" for c, i in forgotten.get("records", {}).items()]
     )
-    table.add_column("")
-    for label in labels:
-        table.add_column(label, justify="right")
-
-    def fmt(value: Any, pattern: str) -> str:
-        return (
-            "-"
-            if value is None or (isinstance(value, float) and math.isnan(value))
-            else pattern.format(value)
-        )
-
-    for key, name, pattern in AUDIT_ROWS:
-        table.add_row(name, *(fmt(models[m].get(key), pattern) for m in labels))
-    for key, name, pattern in COST_ROWS:
-        row = []
-        for m in labels:
-            cost = costs.get("training" if m == "original" else m, {})
-            row.append(fmt(cost.get(key), pattern))
-        table.add_row(name, *row)
+    table = Table(title=f"{metrics.get('name')} (seed {metrics.get('seed')}): forgetting {what}")
+    table.add_column("model")
+    for _, name, _ in COMPARISON_COLUMNS:
+        table.add_column(name, justify="right")
+    for r in comparison_rows(metrics):
+        table.add_row(r["model"], *(_fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS))
     return table
 
 
 def print_summary(
     metrics: dict[str, Any], run_dir: Path | None = None, console: Console | None = None
 ) -> None:
-    """Print the summary table and the headline comparison."""
+    """Print the comparison table, errors and refused requests."""
     console = console or Console()
     if not metrics.get("models"):
         console.print("No model was unlearned (no accepted request).")
     else:
         console.print(summary_table(metrics))
-        method, reference = metrics.get("method"), metrics.get("reference")
-        rel = metrics.get("cost", {}).get("relative_to_reference", {}).get(method)
-        if rel and method != reference and rel.get("client_epochs"):
-            console.print(
-                f"{method} used {1 / rel['client_epochs']:.1f}x fewer client epochs than "
-                f"{reference}; history kept {metrics['history']['bytes'] / 1e6:.2f} MB."
-            )
-    refused = [r for r in metrics.get("requests", []) if not r["accepted"]]
-    for r in refused:
-        console.print(f"[yellow]refused request[/] from client {r['requester']}: {r['reason']}")
+        reference = metrics.get("reference")
+        relative = metrics.get("cost", {}).get("relative_to_reference", {})
+        for method in metrics.get("methods", []):
+            rel = relative.get(method, {})
+            if rel.get("client_epochs"):
+                console.print(
+                    f"{method}: {1 / rel['client_epochs']:.1f}x fewer client epochs than "
+                    f"{reference}"
+                )
+    for label, reason in metrics.get("errors", {}).items():
+        console.print(f"[yellow]{label} not run:[/] {reason}")
+    for r in metrics.get("requests", []):
+        if not r["accepted"]:
+            console.print(f"[yellow]refused request[/] from client {r['requester']}: {r['reason']}")
     if run_dir is not None:
         console.print(f"Results: {run_dir}")

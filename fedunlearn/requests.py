@@ -12,7 +12,7 @@ adding to the list passed to :func:`verify_requests`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -77,6 +77,77 @@ class UnlearningRequest:
                 "(use scope 'client' with no ids, or 'records' with some)"
             )
         return cls(target_client=int(target), record_ids=tuple(sorted(set(ids))))
+
+
+@dataclass(frozen=True)
+class ForgetSet:
+    """What is to be forgotten: whole clients, and named records of other clients.
+
+    ``records`` maps a client id to the sorted record ids to forget from it; a client
+    in ``clients`` is forgotten whole and never appears in ``records``.
+    """
+
+    clients: frozenset[int] = frozenset()
+    records: tuple[tuple[int, tuple[int, ...]], ...] = ()
+
+    @classmethod
+    def of(
+        cls, clients: Iterable[int] = (), records: Mapping[int, Iterable[int]] | None = None
+    ) -> ForgetSet:
+        whole = frozenset(int(c) for c in clients)
+        merged = {
+            int(c): tuple(sorted({int(i) for i in ids}))
+            for c, ids in (records or {}).items()
+            if int(c) not in whole and ids
+        }
+        return cls(whole, tuple(sorted(merged.items())))
+
+    @classmethod
+    def from_requests(cls, requests: Iterable[UnlearningRequest]) -> ForgetSet:
+        """The union of what ``requests`` ask to forget."""
+        clients: set[int] = set()
+        records: dict[int, set[int]] = {}
+        for r in requests:
+            if r.whole_client:
+                clients.add(r.target_client)
+            else:
+                records.setdefault(r.target_client, set()).update(r.record_ids)
+        return cls.of(clients, records)
+
+    def __or__(self, other: ForgetSet) -> ForgetSet:
+        records = {c: set(ids) for c, ids in self.records}
+        for c, ids in other.records:
+            records.setdefault(c, set()).update(ids)
+        return ForgetSet.of(self.clients | other.clients, records)
+
+    @property
+    def record_map(self) -> dict[int, tuple[int, ...]]:
+        """Record ids to forget, by client."""
+        return dict(self.records)
+
+    def records_of(self, client: int) -> tuple[int, ...]:
+        """Record ids of ``client`` to forget (empty for none or a whole client)."""
+        return self.record_map.get(client, ())
+
+    @property
+    def empty(self) -> bool:
+        return not self.clients and not self.records
+
+    @property
+    def record_level(self) -> bool:
+        """True when some records (not whole clients) are to be forgotten."""
+        return bool(self.records)
+
+    def describe(self) -> str:
+        parts = [f"client {c}" for c in sorted(self.clients)]
+        parts += [f"{len(ids)} records of client {c}" for c, ids in self.records]
+        return ", ".join(parts) or "nothing"
+
+    def as_dict(self) -> dict:
+        return {
+            "clients": sorted(self.clients),
+            "records": {str(c): list(i) for c, i in self.records},
+        }
 
 
 def encode_requests(requests: Sequence[UnlearningRequest]) -> RecordDict:
@@ -188,9 +259,9 @@ class Verification:
         return [d.request for d in self.decisions if d.accepted and d.request is not None]
 
     @property
-    def forget(self) -> frozenset[int]:
-        """Clients whose whole data is to be forgotten."""
-        return frozenset(r.target_client for r in self.accepted if r.whole_client)
+    def forget(self) -> ForgetSet:
+        """Everything the accepted requests ask to forget."""
+        return ForgetSet.from_requests(self.accepted)
 
 
 def verify_requests(

@@ -25,10 +25,11 @@ A role is built afresh for every message; state that must last across rounds goe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import ClassVar
 
+import numpy as np
 from flwr.app import RecordDict
 from torch import nn
 
@@ -51,6 +52,8 @@ class ClientSetup:
     info: DatasetInfo
     config: ExperimentConfig
     state: RecordDict
+    canary_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Record ids of this client's canary records (what it knows it planted)."""
 
 
 class ClientRole:
@@ -81,7 +84,10 @@ class ClientRole:
         )
 
     def training_data(self, instruction: TrainInstruction) -> ArrayDataset:
-        """The data this client trains on for ``instruction`` (all of it)."""
+        """The data this client trains on for ``instruction``: all of it, except records
+        the server says were forgotten at this client's request."""
+        if instruction.exclude_records:
+            return self.setup.data.without_ids(np.asarray(instruction.exclude_records))
         return self.setup.data
 
     def fit(self, arrays: Arrays, instruction: TrainInstruction) -> tuple[Arrays, TrainReport]:

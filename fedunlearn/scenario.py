@@ -30,6 +30,8 @@ class FederatedData:
     triggered_test: ArrayDataset | None
     canary_client: int | None
     canary_ids: np.ndarray
+    server_unlabelled: np.ndarray
+    """Inputs the server holds without labels (``data.server_fraction``)."""
 
     def client(self, client_id: int) -> ArrayDataset:
         """The training data of ``client_id``."""
@@ -39,6 +41,19 @@ class FederatedData:
                 f"experiment has {len(self.clients)} clients"
             )
         return self.clients[client_id]
+
+    def canary_ids_of(self, client_id: int) -> np.ndarray:
+        """Record ids of the canary records ``client_id`` holds (empty if none)."""
+        if client_id != self.canary_client:
+            return np.zeros(0, dtype=np.int64)
+        return self.canary_ids.copy()
+
+    def records(self, client_id: int, record_ids: np.ndarray | None = None) -> ArrayDataset:
+        """The records of ``client_id`` (only ``record_ids`` of them when given)."""
+        data = self.client(client_id)
+        if record_ids is None:
+            return data
+        return data.subset(np.flatnonzero(np.isin(data.ids, record_ids)))
 
 
 def federated_data(config: ExperimentConfig) -> FederatedData:
@@ -55,6 +70,12 @@ def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) 
             f"(classes 0..{info.num_classes - 1})"
         )
     train, test = train_test(x, y, data.test_fraction, derive_seed(seed, "split") % 2**32)
+    server_x = np.zeros((0, *info.input_shape), dtype=np.float32)
+    if data.server_fraction > 0:
+        train, server = train_test(
+            train.x, train.y, data.server_fraction, derive_seed(seed, "server") % 2**32, train.ids
+        )
+        server_x = server.x
     parts = partition_indices(
         train.y,
         num_clients,
@@ -76,4 +97,4 @@ def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) 
             seed=derive_seed(seed, "canary") % 2**32,
         )
         triggered = triggered_test_set(test, canary.target_class, canary.trigger_size)
-    return FederatedData(info, tuple(clients), test, triggered, canary_client, canary_ids)
+    return FederatedData(info, tuple(clients), test, triggered, canary_client, canary_ids, server_x)

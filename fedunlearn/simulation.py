@@ -13,8 +13,9 @@ import os
 import warnings
 
 from fedunlearn.client_app import build_client_app
+from fedunlearn.components import resolve_components
 from fedunlearn.config import ExperimentConfig
-from fedunlearn.experiment import ExperimentResult, resolve_components
+from fedunlearn.experiment import ExperimentResult
 from fedunlearn.server_app import build_server_app
 
 

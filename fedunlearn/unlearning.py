@@ -30,9 +30,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+import numpy as np
 from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
+from torch import nn
 
 from fedunlearn.arrays import Arrays
 from fedunlearn.config import ConfigError, ExperimentConfig
@@ -41,7 +43,7 @@ from fedunlearn.federation import ClientRegistry
 from fedunlearn.history import UpdateHistory
 from fedunlearn.plugins import PluginError, load_plugin
 from fedunlearn.protocol import TrainInstruction
-from fedunlearn.requests import UnlearningRequest
+from fedunlearn.requests import ForgetSet
 
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
@@ -69,13 +71,18 @@ class UnlearningJob:
     registry : ClientRegistry
         Stable client ids and their nodes.
     history : UpdateHistory
-        What the server kept while training.
-    forget : frozenset of int
-        Clients whose data must be forgotten (whole clients in this version).
-    requests : tuple of UnlearningRequest
-        The accepted requests behind ``forget``.
+        What the server kept while training (the original training's history).
+    forget : ForgetSet
+        Everything that must be forgotten once this job is done: whole clients
+        (``forget.clients``) and records of other clients (``forget.records``).
+        Methods that rebuild the model from the history exclude all of it.
+    new : ForgetSet
+        What this job adds to what earlier jobs forgot (the same as ``forget`` unless
+        requests are served one after another). Methods that edit ``original`` remove
+        only this.
     original : Arrays
-        The trained global model to unlearn from.
+        The model to unlearn from: the trained global model, or the model an earlier
+        unlearning job of the same method left.
     instruction : TrainInstruction
         Local training hyperparameters used in training (``server_round`` unused).
     rounds : int
@@ -87,6 +94,11 @@ class UnlearningJob:
     trainer : type
         The training strategy class (a ``RecordingFedAvg``), for methods that run
         federated rounds; build one with :meth:`make_trainer`.
+    new_model : callable
+        Returns a fresh torch model of the experiment's architecture (for server-side
+        computation such as distillation).
+    server_data : np.ndarray
+        Unlabelled inputs the server holds (may be empty; ``data.server_fraction``).
     evaluate_fn : callable, optional
         Server-side evaluation ``(round, arrays) -> MetricRecord`` for progress and
         per-round metrics; pass it to ``Strategy.start``.
@@ -95,15 +107,21 @@ class UnlearningJob:
     grid: Grid
     registry: ClientRegistry
     history: UpdateHistory
-    forget: frozenset[int]
+    forget: ForgetSet
     original: Arrays
     instruction: TrainInstruction
     rounds: int
     sampling: SamplingPlan
     seed: int
     trainer: type
-    requests: tuple[UnlearningRequest, ...] = ()
+    new: ForgetSet | None = None
+    new_model: Callable[[], nn.Module] | None = None
+    server_data: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.float32))
     evaluate_fn: EvaluateFn | None = None
+
+    def __post_init__(self) -> None:
+        if self.new is None:
+            object.__setattr__(self, "new", self.forget)
 
     @property
     def initial(self) -> Arrays:
@@ -112,13 +130,14 @@ class UnlearningJob:
 
     @property
     def remaining(self) -> list[int]:
-        """Clients that stay."""
-        return [c for c in self.registry.client_ids if c not in self.forget]
+        """Clients that stay (possibly without some records)."""
+        return [c for c in self.registry.client_ids if c not in self.forget.clients]
 
     def make_trainer(
         self, *, phase: str, history: UpdateHistory | None = None, **kwargs: Any
     ) -> Any:
-        """A training strategy that never samples the forgotten clients.
+        """A training strategy that never samples wholly forgotten clients and tells
+        the others which of their records to leave out.
 
         It samples like training did (same seed, same rule), so retraining sees the
         same clients as training minus the forgotten ones.
@@ -129,7 +148,8 @@ class UnlearningJob:
             history=history,
             sampling=self.sampling,
             seed=self.seed,
-            exclude=self.forget,
+            exclude=self.forget.clients,
+            forget_records=self.forget.record_map,
             **kwargs,
         )
 
@@ -186,6 +206,15 @@ class UnlearningMethod(ABC):
     @abstractmethod
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         """Produce the unlearned global model."""
+
+    def expected_rounds(self, job: UnlearningJob) -> int:
+        """Rounds (or steps) this method will report, for progress bars."""
+        return job.rounds
+
+    def history_bytes(self, history: UpdateHistory) -> int:
+        """Bytes of history the server must keep for this method (reported next to its
+        audit). By default the whole history."""
+        return history.nbytes
 
     def check(self, config: ExperimentConfig) -> list[str]:
         """Problems with using this method under ``config`` (checked before the run

@@ -17,6 +17,11 @@ calibration starts, so the remaining clients' stored updates of round 1 are exac
 what calibration would compute; like the authors' code, the method reuses them
 (``reuse_first_round``) and trains nobody in that step.
 
+Record-level requests: the requesting client calibrates on the records it keeps (the
+server tells it which to leave out) and its calibration update is rescaled to its
+stored update as usual; in the first kept round it calibrates instead of reusing its
+stored update, which saw the forgotten records.
+
 Cost: about ``1 / (r * delta_t)`` of retraining in client epochs
 (``(T / delta_t - 1) * r * E_loc`` per client against ``T * E_loc``), and as many
 rounds as there are kept rounds.
@@ -28,8 +33,20 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from fedunlearn.arrays import Arrays, add, from_record, to_record, weighted_average
-from fedunlearn.calibration import NORM_GRANULARITIES, calibrated_rollback_step
+from fedunlearn.arrays import (
+    Arrays,
+    add,
+    from_record,
+    nbytes,
+    subtract,
+    to_record,
+    weighted_average,
+)
+from fedunlearn.calibration import (
+    NORM_GRANULARITIES,
+    calibrate_update,
+    calibrated_rollback_step,
+)
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.history import KeptRound, UpdateHistory
 from fedunlearn.training import derive_seed
@@ -80,10 +97,12 @@ class CalibratedRollback(RecordingFedAvg):
         return self.reuse_first_round and self._replayed(server_round) == 1
 
     def clients_for_round(self, server_round: int) -> list[int]:
-        if self._reused(server_round):
-            return []
         kept = self._kept(server_round)
-        return [c for c in kept.clients if c not in self.exclude]
+        remaining = [c for c in kept.clients if c not in self.exclude]
+        if self._reused(server_round):
+            # Clients that lost records must calibrate: their stored update saw them.
+            return [c for c in remaining if c in self.forget_records]
+        return remaining
 
     def aggregate_replies(
         self, server_round: int, start: Arrays, replies: list[ClientReply]
@@ -93,10 +112,23 @@ class CalibratedRollback(RecordingFedAvg):
         if not remaining:  # only forgotten clients took part: nothing to replay
             return start
         if self._reused(server_round):
-            step = weighted_average(
-                [kept.updates[c] for c in remaining], [kept.num_examples[c] for c in remaining]
-            )
-            return add(start, step)
+            fresh = {r.client_id: r for r in replies}
+            steps, weights = [], []
+            for c in remaining:
+                if c in fresh:
+                    steps.append(
+                        calibrate_update(
+                            kept.updates[c],
+                            subtract(fresh[c].weights, start),
+                            parameter_keys=self.source.parameter_keys,
+                            granularity=self.granularity,
+                        )
+                    )
+                    weights.append(fresh[c].report.num_examples)
+                else:
+                    steps.append(kept.updates[c])
+                    weights.append(kept.num_examples[c])
+            return add(start, weighted_average(steps, weights))
         return calibrated_rollback_step(
             start,
             kept.updates,
@@ -127,6 +159,7 @@ class FedEraser(UnlearningMethod):
     """
 
     name = "federaser"
+    supports_records = True
 
     def __init__(
         self,
@@ -157,10 +190,17 @@ class FedEraser(UnlearningMethod):
             ]
         return []
 
+    def history_bytes(self, history: UpdateHistory) -> int:
+        """The kept client updates and the initial model."""
+        return history.bytes_of(global_models=False) + nbytes(history.initial_model)
+
     def replayed_rounds(self, history: UpdateHistory) -> list[int]:
         """Kept rounds this instance replays."""
         step = self.delta_t or history.delta_t
         return [t for t in history.rounds if (t - 1) % step == 0]
+
+    def expected_rounds(self, job: UnlearningJob) -> int:
+        return len(self.replayed_rounds(job.history))
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         started = time.perf_counter()
@@ -173,7 +213,8 @@ class FedEraser(UnlearningMethod):
             instruction=instruction,
             sampling=job.sampling,
             seed=derive_seed(job.seed, "federaser-calibration"),
-            exclude=job.forget,
+            exclude=job.forget.clients,
+            forget_records=job.forget.record_map,
             kept_rounds=rounds,
             source=job.history,
             granularity=self.norm,

@@ -24,7 +24,7 @@ Example, inside a ServerApp's ``main(grid, context)``::
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -106,6 +106,13 @@ class RecordingFedAvg(FedAvg):
         Seed of client sampling (and, through the instruction, of local training).
     exclude : collection of int
         Clients never sent a message (dropped after sampling).
+    forget_records : mapping of client id to record ids, optional
+        Records each client must leave out of its training (record-level unlearning);
+        sent to that client only.
+    first_round : int
+        The training round that Flower's round 1 stands for. Exact rollback restarts
+        training at round ``t`` with ``first_round = t``, so sampling, local seeds and
+        history keys continue training's numbering.
     """
 
     def __init__(
@@ -116,6 +123,8 @@ class RecordingFedAvg(FedAvg):
         sampling: SamplingPlan | None = None,
         seed: int = 0,
         exclude: Collection[int] = (),
+        forget_records: Mapping[int, Sequence[int]] | None = None,
+        first_round: int = 1,
     ) -> None:
         self.sampling = sampling or SamplingPlan()
         super().__init__(
@@ -136,6 +145,10 @@ class RecordingFedAvg(FedAvg):
         self.history = history
         self.seed = seed
         self.exclude = frozenset(exclude)
+        self.forget_records = {int(c): tuple(ids) for c, ids in (forget_records or {}).items()}
+        if first_round < 1:
+            raise ValueError(f"first_round must be >= 1, got {first_round}")
+        self.first_round = first_round
         self.cost = Cost()
         self._round_start: dict[int, Arrays] = {}
         self._sent: dict[tuple[str, int], list[Message]] = {}
@@ -155,6 +168,10 @@ class RecordingFedAvg(FedAvg):
             self.seed,
         )
 
+    def training_round(self, server_round: int) -> int:
+        """The training round Flower's ``server_round`` stands for."""
+        return server_round + self.first_round - 1
+
     # ------------------------------------------------------------------ hooks
     def clients_for_round(self, server_round: int) -> list[int]:
         """Clients to train in ``server_round``: a seeded sample minus ``exclude``."""
@@ -163,7 +180,7 @@ class RecordingFedAvg(FedAvg):
             self.fraction_train,
             self.min_train_nodes,
             self.seed,
-            server_round,
+            self.training_round(server_round),
         )
         return [c for c in sampled if c not in self.exclude]
 
@@ -183,7 +200,7 @@ class RecordingFedAvg(FedAvg):
         if self.history is None:
             return
         self.history.record(
-            server_round,
+            self.training_round(server_round),
             start,
             {r.client_id: subtract(r.weights, start) for r in replies},
             {r.client_id: r.report.num_examples for r in replies},
@@ -209,12 +226,21 @@ class RecordingFedAvg(FedAvg):
         message_type: str,
     ) -> list[Message]:
         """One message per client: the model and a *copy* of the config plus the
-        round's instruction."""
-        merged = ConfigRecord(dict(config))
-        merged.update(replace(self.instruction, server_round=server_round).to_config())
-        content = RecordDict({ARRAYS: arrays, CONFIG: merged})
+        round's instruction (with the client's own record exclusions, if any)."""
+        instruction = replace(self.instruction, server_round=self.training_round(server_round))
+
+        def content_for(exclude: tuple[int, ...]) -> RecordDict:
+            merged = ConfigRecord(dict(config))
+            merged.update(replace(instruction, exclude_records=exclude).to_config())
+            return RecordDict({ARRAYS: arrays, CONFIG: merged})
+
+        shared = content_for(())
         return [
-            Message(content, dst_node_id=self.registry.node_of(c), message_type=message_type)
+            Message(
+                content_for(self.forget_records[c]) if c in self.forget_records else shared,
+                dst_node_id=self.registry.node_of(c),
+                message_type=message_type,
+            )
             for c in clients
         ]
 
@@ -273,7 +299,7 @@ class RecordingFedAvg(FedAvg):
             self.fraction_evaluate,
             self.min_evaluate_nodes,
             self.seed,
-            server_round,
+            self.training_round(server_round),
             stream=1,
         )
         clients = [c for c in sampled if c not in self.exclude]

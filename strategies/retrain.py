@@ -3,7 +3,8 @@
 Needs from the history: only the initial model. Runs the same number of rounds as
 training, from the same initial model, with the same seeded sampler minus the
 forgotten clients and the same local training seeds, so its model is what training
-would have produced had those clients never joined. Every other method is audited
+would have produced had those clients never joined (or, for record-level requests,
+had those records never been there: their owners train without them). Every other method is audited
 against it. Cost: a full training run on the remaining clients.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import time
 
-from fedunlearn.arrays import from_record, to_record
+from fedunlearn.arrays import from_record, nbytes, to_record
+from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
@@ -25,6 +27,11 @@ class Retrain(UnlearningMethod):
 
     name = "retrain"
     exact = True
+    supports_records = True
+
+    def history_bytes(self, history: UpdateHistory) -> int:
+        """Only the initial model."""
+        return nbytes(history.initial_model)
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         started = time.perf_counter()

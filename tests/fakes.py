@@ -27,7 +27,7 @@ from fedunlearn.protocol import (
     TrainInstruction,
     TrainReport,
 )
-from fedunlearn.requests import UnlearningRequest, encode_requests
+from fedunlearn.requests import ForgetSet, UnlearningRequest, encode_requests
 from fedunlearn.unlearning import SamplingPlan, UnlearningJob
 from strategies.recording_fedavg import RecordingFedAvg
 
@@ -117,7 +117,7 @@ def job_for(
     history: UpdateHistory,
     original: Arrays,
     instruction: TrainInstruction,
-    forget: set[int],
+    forget: set[int] | ForgetSet,
     rounds: int,
     sampling: SamplingPlan | None = None,
     seed: int = 0,
@@ -126,7 +126,7 @@ def job_for(
         grid=grid,
         registry=registry,
         history=history,
-        forget=frozenset(forget),
+        forget=forget if isinstance(forget, ForgetSet) else ForgetSet.of(forget),
         original=original,
         instruction=instruction,
         rounds=rounds,

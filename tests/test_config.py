@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from flwr.common.config import flatten_dict
 
+from fedunlearn.components import resolve_components
 from fedunlearn.config import ConfigError, ExperimentConfig, describe
-from fedunlearn.experiment import resolve_components
 from strategies.federaser import FedEraser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def problems_of(raw: dict) -> str:
 def test_defaults_are_valid_and_resolve_to_real_plugins() -> None:
     config = ExperimentConfig()
     components = resolve_components(config)
-    assert isinstance(components.method, FedEraser)
+    assert isinstance(components.methods["federaser"], FedEraser)
     assert components.reference.exact
 
 
@@ -72,7 +72,7 @@ def test_cross_key_checks() -> None:
 
 
 def test_unknown_methods_and_method_options_are_refused_before_anything_runs() -> None:
-    config = ExperimentConfig.from_dict({"unlearning": {"method": "federeaser"}})
+    config = ExperimentConfig.from_dict({"unlearning": {"methods": ["federeaser"]}})
     with pytest.raises(ConfigError, match="unknown method 'federeaser'.*Did you mean 'federaser'"):
         resolve_components(config)
     config = ExperimentConfig.from_dict({"unlearning": {"federaser": {"ratio": 0.5}}})

@@ -46,7 +46,7 @@ def test_server_binds_requests_to_the_sender_and_refuses_removing_another_client
     received = gather_requests(grid, registry, timeout=5)
     assert [(r.requester, r.request) for r in received] == [(0, UnlearningRequest(0)), (1, forged)]
     verification = verify_requests(received, registry)
-    assert verification.forget == frozenset({0})
+    assert verification.forget.clients == frozenset({0})
     refused = [d for d in verification.decisions if not d.accepted]
     assert len(refused) == 1 and refused[0].requester == 1
     assert "client 1 asked to remove client 2's data; only the owner may ask" in refused[0].reason
