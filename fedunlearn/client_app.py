@@ -4,6 +4,7 @@ Message types handled:
 
 * ``query.identify``: report the stable client id (partition id) and example count;
 * ``train``: local training (:meth:`ClientRole.fit`);
+* ``train.ascent``: unlearn the client's data by gradient ascent (:meth:`ClientRole.ascend`);
 * ``evaluate``: local evaluation (:meth:`ClientRole.evaluate`);
 * ``query.requests``: the client's unlearning requests.
 
@@ -26,6 +27,7 @@ from fedunlearn.protocol import (
     CONFIG,
     METRICS,
     NUM_EXAMPLES,
+    AscentInstruction,
     TrainInstruction,
 )
 from fedunlearn.requests import encode_requests
@@ -91,6 +93,14 @@ def build_client_app(config: ExperimentConfig | None = None) -> ClientApp:
         weights, report = role.fit(from_record(msg.content[ARRAYS]), instruction)
         content = RecordDict({ARRAYS: to_record(weights), METRICS: report.to_metrics()})
         return Message(content, reply_to=msg)
+
+    @app.train("ascent")
+    def ascent(msg: Message, context: Context) -> Message:
+        role = role_for(context, config)
+        instruction = AscentInstruction.from_config(msg.content[CONFIG])
+        weights, metrics = role.ascend(from_record(msg.content[ARRAYS]), instruction)
+        record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
+        return Message(RecordDict({ARRAYS: to_record(weights), METRICS: record}), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:

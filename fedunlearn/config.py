@@ -348,8 +348,12 @@ class ExperimentConfig:
         return flat
 
     def with_overrides(self, assignments: Sequence[str]) -> ExperimentConfig:
-        """A copy with ``"section.key=value"`` assignments applied (values in TOML syntax,
-        bare words taken as strings)."""
+        """A copy with ``"section.key=value"`` assignments applied.
+
+        Keys and values use TOML syntax (quote a key part that holds dots, e.g.
+        ``'unlearning."my_lab.methods:M".alpha=2'``); a value that is not valid TOML is
+        taken as a string, so ``model.name=mlp`` works unquoted.
+        """
         raw = self.to_dict()
         problems = []
         for assignment in assignments:
@@ -358,18 +362,16 @@ class ExperimentConfig:
                 problems.append(f"override {assignment!r} is not of the form key=value")
                 continue
             try:
-                value = tomllib.loads(f"v = {text.strip()}")["v"]
-            except tomllib.TOMLDecodeError:
-                value = text.strip()
-            node = raw
-            parts = key.strip().split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    problems.append(f"override {assignment!r}: {part!r} is not a table")
-                    break
-            else:
-                node[parts[-1]] = value
+                try:
+                    update = tomllib.loads(f"{key.strip()} = {text.strip()}")
+                except tomllib.TOMLDecodeError:
+                    update = tomllib.loads(f"{key.strip()} = {json.dumps(text.strip())}")
+            except tomllib.TOMLDecodeError as err:
+                problems.append(f"override {assignment!r}: the key is not valid TOML ({err})")
+                continue
+            problem = _merge(raw, update, assignment)
+            if problem:
+                problems.append(problem)
         if problems:
             raise ConfigError(problems, "overrides")
         return ExperimentConfig.from_dict(raw, source="experiment config with overrides")
@@ -408,6 +410,21 @@ class ExperimentConfig:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def _merge(target: dict[str, Any], update: Mapping[str, Any], assignment: str) -> str | None:
+    """Deep-merge ``update`` into ``target``; a problem message if a table meets a value."""
+    for key, value in update.items():
+        if isinstance(value, Mapping):
+            node = target.setdefault(key, {})
+            if not isinstance(node, dict):
+                return f"override {assignment!r}: {key!r} is a value, not a table"
+            problem = _merge(node, value, assignment)
+            if problem:
+                return problem
+        else:
+            target[key] = value
+    return None
 
 
 def _unknown(key: str, allowed: set[str] | Sequence[str], section: str) -> str:

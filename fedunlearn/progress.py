@@ -27,6 +27,8 @@ class PhaseProgress:
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
         self.enabled = enabled
         self.console = Console(file=stream or sys.stdout)
+        if not self.console.is_terminal:  # logs and pipes: wide enough for the tables
+            self.console = Console(file=stream or sys.stdout, width=150)
         self._live = enabled and self.console.is_terminal
         self._progress: Progress | None = None
         self._tasks: dict[str, tuple[int, int]] = {}

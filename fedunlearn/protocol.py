@@ -22,6 +22,9 @@ IDENTIFY = "query.identify"
 REQUESTS = "query.requests"
 """Gather unlearning requests: clients cannot push to the server, so it asks."""
 
+ASCENT = "train.ascent"
+"""Ask a client to unlearn its own data by projected gradient ascent (Halimi et al.)."""
+
 NUM_EXAMPLES = "num-examples"
 CLIENT_ID = "partition-id"
 
@@ -112,3 +115,39 @@ class TrainReport:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ProtocolError(f"malformed train report: {err}") from err
+
+
+@dataclass(frozen=True)
+class AscentInstruction:
+    """How a client should unlearn its data by projected gradient ascent.
+
+    ``weight`` is the client's share in the aggregate that produced the model it is
+    sent (0 if it was not in that round), so it can subtract its own last model to get
+    the reference model; ``radius`` 0 lets the client pick the paper's default.
+    """
+
+    weight: float
+    radius: float
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    stop_accuracy: float
+    seed: int
+
+    def to_config(self) -> ConfigRecord:
+        return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+
+    @classmethod
+    def from_config(cls, record: ConfigRecord) -> AscentInstruction:
+        try:
+            return cls(
+                weight=float(record["weight"]),
+                radius=float(record["radius"]),
+                epochs=float(record["epochs"]),
+                batch_size=int(record["batch-size"]),
+                learning_rate=float(record["learning-rate"]),
+                stop_accuracy=float(record["stop-accuracy"]),
+                seed=int(record["seed"]),
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise ProtocolError(f"malformed ascent instruction: {err}") from err

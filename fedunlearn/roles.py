@@ -30,17 +30,25 @@ from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
-from flwr.app import RecordDict
+from flwr.app import ArrayRecord, RecordDict
 from torch import nn
 
-from fedunlearn.arrays import Arrays, load_arrays, model_to_arrays
+from fedunlearn.arrays import Arrays, from_record, load_arrays, model_to_arrays, to_record
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset, DatasetInfo
 from fedunlearn.models import build_model
 from fedunlearn.plugins import load_plugin
-from fedunlearn.protocol import TrainInstruction, TrainReport
+from fedunlearn.protocol import AscentInstruction, TrainInstruction, TrainReport
 from fedunlearn.requests import UnlearningRequest
-from fedunlearn.training import derive_seed, evaluate, train_locally
+from fedunlearn.training import (
+    derive_seed,
+    evaluate,
+    projected_gradient_ascent,
+    train_locally,
+)
+
+LAST_MODEL = "last-local-model"
+"""Key in ``context.state`` of the client's last local model from training."""
 
 
 @dataclass
@@ -110,7 +118,75 @@ class ClientRole:
             seed=derive_seed(instruction.seed, instruction.server_round, self.client_id),
         )
         report = TrainReport(len(data), self.client_id, result.epochs, result.steps, result.loss)
-        return model_to_arrays(model), report
+        weights = model_to_arrays(model)
+        if instruction.phase == "train":  # kept for unlearning by gradient ascent
+            self.setup.state[LAST_MODEL] = to_record(weights)
+        return weights, report
+
+    def ascend(
+        self, arrays: Arrays, instruction: AscentInstruction
+    ) -> tuple[Arrays, dict[str, float]]:
+        """Unlearn this client's data by projected gradient ascent (Halimi et al. 2022).
+
+        The reference model is the aggregate without this client:
+        ``(w - p * w_last) / (1 - p)`` with ``w_last`` its last local model from
+        training and ``p`` its share (``instruction.weight``). The ascent starts there
+        and stays within ``radius`` of it (by default a third of the mean distance from
+        the reference to three freshly initialised models).
+        """
+        reference = dict(arrays)
+        last = self.setup.state.get(LAST_MODEL)
+        p = instruction.weight
+        if 0 < p < 1 and isinstance(last, ArrayRecord):
+            mine = from_record(last)
+            reference = {k: (np.asarray(arrays[k]) - p * mine[k]) / (1 - p) for k in arrays}
+        model = self.new_model()
+        load_arrays(model, reference)
+        anchor = {n: t.detach().clone() for n, t in model.named_parameters()}
+        radius = instruction.radius or self.default_radius(model)
+        result = projected_gradient_ascent(
+            model,
+            self.setup.data,
+            anchor,
+            radius=radius,
+            epochs=instruction.epochs,
+            batch_size=instruction.batch_size,
+            learning_rate=instruction.learning_rate,
+            stop_accuracy=instruction.stop_accuracy,
+            seed=derive_seed(instruction.seed, "ascent", self.client_id),
+        )
+        metrics = {
+            "epochs": result.epochs,
+            "steps": float(result.steps),
+            "accuracy": result.accuracy,
+            "radius": radius,
+            "distance": result.distance,
+            "used-own-model": float(isinstance(last, ArrayRecord) and 0 < p < 1),
+        }
+        return model_to_arrays(model), metrics
+
+    def default_radius(self, reference: nn.Module, draws: int = 3) -> float:
+        """A third of the mean L2 distance from ``reference`` to fresh random models."""
+        own = dict(reference.named_parameters())
+        distances = []
+        for i in range(draws):
+            m = self.config.model
+            fresh = build_model(
+                m.name,
+                self.setup.info.input_shape,
+                self.setup.info.num_classes,
+                m.hidden,
+                seed=derive_seed(self.config.seed, "random-model", i),
+            )
+            distances.append(
+                float(
+                    sum(
+                        ((p.detach() - own[n].detach()) ** 2).sum()
+                        for n, p in fresh.named_parameters()
+                    ).sqrt()
+                )
+            )
+        return float(np.mean(distances)) / 3.0
 
     def evaluate(self, arrays: Arrays) -> dict[str, float]:
         """Loss and accuracy of the global model on this client's data."""

@@ -104,3 +104,65 @@ def evaluate(model: nn.Module, data: ArrayDataset) -> tuple[float, float]:
     loss = float(nn.functional.cross_entropy(logits, labels))
     accuracy = float((logits.argmax(dim=1) == labels).float().mean())
     return loss, accuracy
+
+
+@dataclass(frozen=True)
+class AscentResult:
+    """What one call of :func:`projected_gradient_ascent` did."""
+
+    steps: int
+    epochs: float
+    accuracy: float
+    distance: float
+
+
+def projected_gradient_ascent(
+    model: nn.Module,
+    data: ArrayDataset,
+    reference: dict[str, torch.Tensor],
+    *,
+    radius: float,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    stop_accuracy: float,
+    seed: int = 0,
+) -> AscentResult:
+    """Maximise the loss on ``data`` by SGD, keeping the trainable parameters within
+    L2 distance ``radius`` of ``reference`` (projected after every step); stop early
+    once accuracy on ``data`` falls below ``stop_accuracy`` (Halimi et al., 2022).
+    """
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.SGD(params.values(), lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    x, y = torch.as_tensor(data.x), torch.as_tensor(data.y)
+    per_epoch = math.ceil(len(data) / batch_size)
+    total = steps_for(len(data), batch_size, epochs)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def accuracy_now() -> float:
+        return evaluate(model, data)[1]
+
+    def distance() -> float:
+        return float(torch.sqrt(sum(((p - reference[n]) ** 2).sum() for n, p in params.items())))
+
+    done = 0
+    acc = accuracy_now()
+    while done < total and acc >= stop_accuracy:
+        order = torch.randperm(len(data), generator=generator)
+        for start in range(0, len(data), batch_size):
+            model.train()
+            batch = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            (-loss_fn(model(x[batch]), y[batch])).backward()  # ascent
+            optimizer.step()
+            with torch.no_grad():  # project back onto the ball around the reference
+                gap = distance()
+                if gap > radius:
+                    for n, p in params.items():
+                        p.copy_(reference[n] + (p - reference[n]) * (radius / gap))
+            done += 1
+            acc = accuracy_now()
+            if done >= total or acc < stop_accuracy:
+                break
+    return AscentResult(done, done / per_epoch, acc, distance())

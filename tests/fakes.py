@@ -1,8 +1,10 @@
 """Stand-in clients whose local training is a known linear map, for hand-checked tests.
 
-Client ``k`` "trains" by returning ``W = g + epochs * d_k`` from the global model ``g``,
-so every update is ``epochs * d_k`` and every aggregate can be computed by hand. They
-run as a real Flower ``ClientApp`` on an :class:`~fedunlearn.inline.InlineGrid`.
+Client ``k`` "trains" by returning ``W = g + epochs * (d_k - a * g)`` from the global
+model ``g``: with ``a = 0`` (the default) every update is ``epochs * d_k`` and every
+aggregate can be computed by hand; with ``a > 0`` the update depends on the model the
+way a gradient step on a quadratic does. They run as a real Flower ``ClientApp`` on an
+:class:`~fedunlearn.inline.InlineGrid`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class LinearClients:
 
     directions: Mapping[int, np.ndarray]
     examples: Mapping[int, int]
+    curvature: float = 0.0
     failing: set[int] = field(default_factory=set)
     requests: Mapping[int, list[UnlearningRequest]] = field(default_factory=dict)
     calls: list[tuple[int, TrainInstruction]] = field(default_factory=list)
@@ -64,7 +67,8 @@ class LinearClients:
             self.calls.append((k, instruction))
             self.configs.append(dict(msg.content[CONFIG]))
             g = from_record(msg.content[ARRAYS])
-            w = {"w": g["w"] + instruction.epochs * self.directions[k]}
+            step = self.directions[k] - self.curvature * g["w"]
+            w = {"w": g["w"] + instruction.epochs * step}
             report = TrainReport(self.examples[k], k, instruction.epochs, 1, 0.0)
             content = RecordDict({ARRAYS: to_record(w), METRICS: report.to_metrics()})
             return Message(content, reply_to=msg)

@@ -1,0 +1,65 @@
+"""Fine-tuning: continue FedAvg from the trained model without the forgotten data.
+
+The simplest approximate method and a common baseline (e.g. in Halimi et al. 2022 and
+Liu et al. 2021): the remaining clients keep training the trained model for a few
+rounds, hoping the forgotten data's influence fades. It usually fades slowly: a
+backdoor often survives.
+
+Needs from the history: nothing. Cost: ``rounds`` federated rounds of the remaining
+clients. Supports record-level requests (the owner trains without the named records).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fedunlearn.arrays import from_record, to_record
+from fedunlearn.history import UpdateHistory
+from fedunlearn.unlearning import (
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    round_metrics,
+)
+
+
+class FineTune(UnlearningMethod):
+    """Continue FedAvg without the forgotten data.
+
+    Parameters
+    ----------
+    rounds : int
+        Federated rounds to run (>= 1).
+    """
+
+    name = "finetune"
+    supports_records = True
+
+    def __init__(self, rounds: int = 5) -> None:
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+            raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+        self.rounds = rounds
+
+    def history_bytes(self, history: UpdateHistory) -> int:
+        return 0
+
+    def expected_rounds(self, job: UnlearningJob) -> int:
+        return self.rounds
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        started = time.perf_counter()
+        # Rounds after training's, so sampling and seeds do not repeat training's.
+        strategy = job.make_trainer(phase="finetune", first_round=job.rounds + 1)
+        result = strategy.start(
+            job.grid,
+            to_record(job.original),
+            num_rounds=self.rounds,
+            timeout=job.sampling.timeout,
+            evaluate_fn=job.evaluate_fn,
+        )
+        strategy.cost.wall_seconds = time.perf_counter() - started
+        return UnlearningOutcome(
+            arrays=from_record(result.arrays),
+            cost=strategy.cost,
+            round_metrics=round_metrics(result),
+        )

@@ -1,0 +1,79 @@
+"""Exact rollback: restart training where the forgotten clients first took part.
+
+As in FATS (Tao et al., "Communication Efficient and Provable Federated Unlearning",
+VLDB 2024): rounds before a client first participated never saw its data, so the
+global model at that point is already what retraining would have reached. Exact
+rollback returns to the last kept global model no later than the first round any
+forgotten client (or client that lost records) took part in, and retrains from there
+without the forgotten data, with training's round numbers, sampling and local seeds.
+
+Needs from the history: the global model of every kept round and the participation
+of every round. Exact: with seeded sampling it reproduces retraining's model (the
+rounds before the restart are identical by construction, the rounds after are
+retraining's rounds). Cost: the rounds from the restart on; with every client in
+every round that is all of them, with partial participation it can be far fewer.
+Supports record-level requests (the owner retrains without the named records).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fedunlearn.arrays import from_record, to_record
+from fedunlearn.history import UpdateHistory
+from fedunlearn.unlearning import (
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    round_metrics,
+)
+
+
+def restart_round(history: UpdateHistory, clients: set[int]) -> int:
+    """The kept round to restart from: the last one no later than the first round any
+    of ``clients`` took part in (round 1 when none ever did, or none can be found)."""
+    firsts = [r for c in clients if (r := history.first_participation(c)) is not None]
+    if not firsts:
+        return history.num_rounds + 1  # nobody to forget ever trained: nothing to redo
+    first = min(firsts)
+    return max((t for t in history.rounds if t <= first), default=1)
+
+
+class Rollback(UnlearningMethod):
+    """Exact rollback to before the forgotten clients first took part (no options)."""
+
+    name = "rollback"
+    exact = True
+    supports_records = True
+
+    def history_bytes(self, history: UpdateHistory) -> int:
+        """The kept global models (participation lists are negligible)."""
+        return history.bytes_of(updates=False)
+
+    def _start(self, job: UnlearningJob) -> int:
+        affected = set(job.forget.clients) | set(job.forget.record_map)
+        return restart_round(job.history, affected)
+
+    def expected_rounds(self, job: UnlearningJob) -> int:
+        return max(0, job.rounds - self._start(job) + 1)
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        started = time.perf_counter()
+        start = self._start(job)
+        if start > job.rounds:
+            return UnlearningOutcome(arrays=job.original, details={"restart_round": None})
+        strategy = job.make_trainer(phase="rollback", first_round=start)
+        result = strategy.start(
+            job.grid,
+            to_record(job.history[start].global_model),
+            num_rounds=job.rounds - start + 1,
+            timeout=job.sampling.timeout,
+            evaluate_fn=job.evaluate_fn,
+        )
+        strategy.cost.wall_seconds = time.perf_counter() - started
+        return UnlearningOutcome(
+            arrays=from_record(result.arrays),
+            cost=strategy.cost,
+            round_metrics=round_metrics(result),
+            details={"restart_round": start},
+        )

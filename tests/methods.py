@@ -1,0 +1,28 @@
+"""An unlearning method defined outside the package (the docs/plugins.md example)."""
+
+from __future__ import annotations
+
+from fedunlearn.arrays import add, scale, subtract
+from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+
+
+class HalfwayBack(UnlearningMethod):
+    """Moves the trained model part of the way back to the initial model.
+
+    Parameters
+    ----------
+    fraction : float
+        How far back to go, in [0, 1]: 0 keeps the trained model, 1 returns to the
+        initial one.
+    """
+
+    name = "halfway-back"
+
+    def __init__(self, fraction: float = 0.5) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be in [0, 1], got {fraction!r}")
+        self.fraction = fraction
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        back = scale(subtract(job.initial, job.original), self.fraction)
+        return UnlearningOutcome(arrays=add(job.original, back))
