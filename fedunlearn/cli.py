@@ -1,6 +1,7 @@
 """The ``fedunlearn`` command.
 
 fedunlearn run [CONFIG.toml] [--set key=value ...]   run an experiment
+fedunlearn compare CONFIG.toml --seeds 0 1 2         methods side by side over seeds
 fedunlearn check CONFIG.toml                         validate a config, run nothing
 fedunlearn config                                    every key, default and meaning
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -36,6 +38,14 @@ def _parser() -> argparse.ArgumentParser:
         help="override a config key, e.g. --set training.rounds=5 (repeatable)",
     )
     run.add_argument("--quiet", action="store_true", help="no progress or table")
+    comp = sub.add_parser(
+        "compare", help="run a scenario over several seeds and summarise its methods"
+    )
+    comp.add_argument("config", nargs="?", help="experiment TOML file")
+    comp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
+    comp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    comp.add_argument("--out", help="folder for the runs and the summary")
+    comp.add_argument("--quiet", action="store_true", help="no per-round progress")
     check = sub.add_parser("check", help="validate a config and its plugins, run nothing")
     check.add_argument("config", help="experiment TOML file")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -57,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
 
             resolve_components(config)
             print(f"{args.config}: valid")
+            return 0
+        if args.command == "compare":
+            from fedunlearn.compare import compare
+
+            out = Path(args.out) if args.out else None
+            compare(config, args.seeds, out_dir=out, show_progress=not args.quiet)
             return 0
         from fedunlearn.simulation import simulate
 

@@ -184,7 +184,7 @@ class FedRecover(UnlearningMethod):
         period: int = 5,
         final: int = 2,
         buffer: int = 2,
-        abnormal_threshold: float = 0.0,
+        abnormal_threshold: float = 5.0,
     ) -> None:
         for option, value, low in (
             ("warmup", warmup, 1),

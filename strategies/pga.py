@@ -67,7 +67,7 @@ class PGA(UnlearningMethod):
         radius: float = 0.0,
         stop_accuracy: float = 0.12,
         batch_size: int = 32,
-        post_rounds: int = 2,
+        post_rounds: int = 3,
     ) -> None:
         for option, value in (("epochs", epochs), ("learning_rate", learning_rate)):
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
