@@ -353,7 +353,18 @@ class _Run:
                     evaluate_fn=self.evaluator.for_phase(phase),
                 )
                 self.progress.start(phase, method.expected_rounds(job))
-                outcome: UnlearningOutcome = method.unlearn(job)
+                try:
+                    outcome: UnlearningOutcome = method.unlearn(job)
+                except Exception as err:
+                    if is_reference:
+                        raise
+                    # One broken method must not cost the others (or the training).
+                    failed[label] = f"{type(err).__name__}: {err}"
+                    self.progress.note(f"[red]{label} failed[/]: {failed[label]}")
+                    errors_dir = self.run_dir / "errors"
+                    errors_dir.mkdir(exist_ok=True)
+                    (errors_dir / f"{label}.txt").write_text(traceback.format_exc())
+                    continue
                 self.round_log.merge(phase, outcome.round_metrics)
                 current[label] = outcome.arrays
                 costs[label] = outcome.cost.as_dict()

@@ -26,3 +26,12 @@ class HalfwayBack(UnlearningMethod):
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         back = scale(subtract(job.initial, job.original), self.fraction)
         return UnlearningOutcome(arrays=add(job.original, back))
+
+
+class Broken(UnlearningMethod):
+    """Always fails: the run must go on without it."""
+
+    name = "broken"
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        raise RuntimeError("this method is broken on purpose")

@@ -142,3 +142,11 @@ def test_a_method_defined_outside_the_package_runs_by_dotted_path(tmp_path: Path
         )
     saved = json.loads((result.run_dir / "metrics.json").read_text())
     assert saved["method_options"]["halfway-back"] == {"fraction": 0.25}
+
+
+def test_a_failing_method_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    config = small_config(tmp_path, 'unlearning.methods=["tests.methods:Broken", "federaser"]')
+    result = simulate(config, show_progress=False)
+    assert "broken on purpose" in result.metrics["errors"]["broken"]
+    assert set(result.metrics["models"]) == {"original", "federaser", "retrain"}
+    assert "RuntimeError" in (result.run_dir / "errors" / "broken.txt").read_text()
