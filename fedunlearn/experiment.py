@@ -19,6 +19,8 @@ Only the audit reads ground truth (test set, forgotten data, canary), from
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 import traceback
@@ -45,7 +47,7 @@ from fedunlearn.audit import AuditData, Auditor
 from fedunlearn.components import Components, resolve_components
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
-from fedunlearn.federation import ClientRegistry
+from fedunlearn.federation import ClientRegistry, FederationError
 from fedunlearn.history import UpdateHistory
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
@@ -55,11 +57,24 @@ from fedunlearn.report import write_failure, write_results
 from fedunlearn.requests import ForgetSet, Verification, gather_requests, verify_requests
 from fedunlearn.scenario import FederatedData, federated_data
 from fedunlearn.training import predict_logits
-from fedunlearn.unlearning import SamplingPlan, UnlearningJob, UnlearningOutcome, round_metrics
+from fedunlearn.unlearning import (
+    SamplingPlan,
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    round_metrics,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExperimentResult", "resolve_components", "resolve_run_dir", "run_experiment"]
+__all__ = [
+    "ExperimentResult",
+    "resolve_components",
+    "resolve_run_dir",
+    "run_experiment",
+    "run_group",
+    "training_key",
+]
 
 
 def resolve_run_dir(config: ExperimentConfig) -> Path:
@@ -79,13 +94,15 @@ class RoundLog:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, phase: str, server_round: int, metrics: dict[str, float]) -> None:
-        self.rows.append({"phase": phase, "round": server_round, **metrics})
+    def add(self, phase: str, server_round: int, metrics: dict[str, float], key: str) -> None:
+        self.rows.append({"phase": phase, "round": server_round, "key": key, **metrics})
 
-    def merge(self, phase: str, per_round: dict[int, dict[str, float]]) -> None:
-        """Add client-side metrics to the rows of ``phase``."""
+    def merge(
+        self, phase: str, per_round: dict[int, dict[str, float]], key: str = "training"
+    ) -> None:
+        """Add client-side metrics to the rows of ``phase`` (of the method ``key``)."""
         for row in self.rows:
-            if row["phase"] == phase and row["round"] in per_round:
+            if row["phase"] == phase and row.get("key") == key and row["round"] in per_round:
                 row.update(per_round[row["round"]])
 
 
@@ -134,13 +151,14 @@ class ServerEvaluator:
             )
         return out
 
-    def for_phase(self, phase: str) -> Callable[[int, ArrayRecord], MetricRecord | None]:
+    def for_phase(self, phase: str, key: str) -> Callable[[int, ArrayRecord], MetricRecord | None]:
+        """An ``evaluate_fn`` that logs rows of ``phase`` for the method ``key``."""
         started = time.perf_counter()
 
         def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord:
             metrics = self.measure(from_record(arrays))
             elapsed = time.perf_counter() - started
-            self.round_log.add(phase, server_round, {**metrics, "seconds": elapsed})
+            self.round_log.add(phase, server_round, {**metrics, "seconds": elapsed}, key)
             if server_round > 0:
                 short = {"acc": metrics["accuracy"]}
                 if "attack_success_rate" in metrics:
@@ -149,6 +167,29 @@ class ServerEvaluator:
             return MetricRecord(metrics)
 
         return evaluate
+
+
+POST_TRAINING_KEYS = ("methods", "reference")
+"""Keys of ``[unlearning]`` that do not change training or requests; together with the
+method option tables and ``[output]`` they may differ within a group of runs."""
+
+
+def training_key(config: ExperimentConfig) -> str:
+    """Identifies what a run shares with others: data, federation, training, history,
+    roles and requests, with the seed. Runs with the same key train once."""
+    raw = config.to_dict()
+    raw.pop("output", None)
+    unlearning = raw.get("unlearning", {})
+    for key in [k for k, v in unlearning.items() if isinstance(v, dict) or k in POST_TRAINING_KEYS]:
+        unlearning.pop(key)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def method_key(method: UnlearningMethod) -> str:
+    """Identifies a method run: its class and options (two configs asking for the same
+    method with the same options share its result)."""
+    options = json.dumps(method.options(), sort_keys=True, default=str)
+    return f"{type(method).__module__}.{type(method).__qualname__}:{options}"
 
 
 def run_experiment(
@@ -163,15 +204,44 @@ def run_experiment(
     A failure keeps what was done: the rounds so far and the error are written to the
     run folder before the exception propagates.
     """
-    components = resolve_components(config)
-    run_dir = run_dir or resolve_run_dir(config)
-    (run_dir / "config.toml").write_text(config.to_toml())
-    run = _Run(grid, config, components, run_dir, progress or PhaseProgress(enabled=False))
+    dirs = [run_dir] if run_dir is not None else None
+    return run_group(grid, [config], run_dirs=dirs, progress=progress)[0]
+
+
+def run_group(
+    grid: Grid,
+    configs: list[ExperimentConfig],
+    *,
+    run_dirs: list[Path] | None = None,
+    progress: PhaseProgress | None = None,
+) -> list[ExperimentResult]:
+    """Run experiments that differ only in their unlearning methods and options.
+
+    They must share :func:`training_key`: the federation trains once, gathers requests
+    once, and a method asked for by several of them (the reference, typically) runs
+    once. Each experiment still gets its own complete results folder.
+    """
+    if len({training_key(c) for c in configs}) != 1:
+        raise ValueError("run_group needs experiments that share data, training and requests")
+    components = [resolve_components(c) for c in configs]
+    dirs = run_dirs or [resolve_run_dir(c) for c in configs]
+    for config, run_dir in zip(configs, dirs, strict=True):
+        (run_dir / "config.toml").write_text(config.to_toml())
+    run = _Run(grid, configs[0], dirs[0], progress or PhaseProgress(enabled=False))
     try:
-        return run.execute()
+        shared = run.prepare()
     except BaseException as err:
-        write_failure(run_dir, run.round_log.rows, err, traceback.format_exc())
+        for run_dir in dirs:
+            write_failure(run_dir, run.rows_for(set()), err, traceback.format_exc())
         raise
+    results = []
+    for config, parts, run_dir in zip(configs, components, dirs, strict=True):
+        try:
+            results.append(run.finish(shared, config, parts, run_dir))
+        except BaseException as err:
+            write_failure(run_dir, run.rows_for(set()), err, traceback.format_exc())
+            raise
+    return results
 
 
 def plan_stages(verification: Verification, sequential: bool) -> list[ForgetSet]:
@@ -184,21 +254,27 @@ def plan_stages(verification: Verification, sequential: bool) -> list[ForgetSet]
     return [ForgetSet.from_requests([r]) for r in accepted]
 
 
+@dataclass
+class _Shared:
+    """What a group of experiments shares: one training and one set of requests."""
+
+    registry: ClientRegistry
+    history: UpdateHistory
+    original: Arrays
+    training_cost: dict[str, float]
+    verification: Verification
+    stages: list[ForgetSet]
+
+
 class _Run:
-    """The state of one run while its phases execute."""
+    """The state of a run (or a group of runs sharing training) while phases execute."""
 
     def __init__(
-        self,
-        grid: Grid,
-        config: ExperimentConfig,
-        components: Components,
-        run_dir: Path,
-        progress: PhaseProgress,
+        self, grid: Grid, config: ExperimentConfig, home: Path, progress: PhaseProgress
     ) -> None:
         self.grid = grid
         self.config = config
-        self.components = components
-        self.run_dir = run_dir
+        self.home = home  # where shared files (a disk history) go
         self.progress = progress
         self.round_log = RoundLog()
         self.started = time.perf_counter()
@@ -232,28 +308,31 @@ class _Run:
             seed=config.seed,
             phase="train",
         )
+        self.trainer: type = resolve_components(config).trainer
+        # (stage, method key) -> outcome, so a method several runs ask for runs once.
+        self._outcomes: dict[tuple[int, str], UnlearningOutcome | str] = {}
 
     def new_model(self) -> nn.Module:
         m, info = self.config.model, self.world.info
         return build_model(m.name, info.input_shape, info.num_classes, m.hidden, self.config.seed)
 
-    # ------------------------------------------------------------------ phases
-    def execute(self) -> ExperimentResult:
+    def rows_for(self, keys: set[str]) -> list[dict[str, Any]]:
+        """Round rows of training and of the given method keys (without the key)."""
+        return [
+            {k: v for k, v in row.items() if k != "key"}
+            for row in self.round_log.rows
+            if row.get("key") in keys or row.get("key") == "training"
+        ]
+
+    # ------------------------------------------------------------------ shared phases
+    def prepare(self) -> _Shared:
         registry = self.discover()
         history, original, training_cost = self.train(registry)
         verification = self.gather_and_verify(registry)
         stages = plan_stages(verification, self.config.unlearning.sequential)
         if not stages:
             self.progress.note("no accepted unlearning request: nothing to unlearn")
-        models, stage_reports, errors, details = self.unlearn(registry, history, original, stages)
-        metrics = self.summarise(
-            history, verification, stages, stage_reports, errors, details, training_cost
-        )
-        result = ExperimentResult(
-            self.config, self.run_dir, metrics, self.round_log.rows, models, history
-        )
-        write_results(result)
-        return result
+        return _Shared(registry, history, original, training_cost, verification, stages)
 
     def discover(self) -> ClientRegistry:
         fed = self.config.federation
@@ -268,9 +347,9 @@ class _Run:
         config = self.config
         path = None
         if config.history.storage == "disk":
-            path = Path(config.history.path) if config.history.path else self.run_dir / "history"
+            path = Path(config.history.path) if config.history.path else self.home / "history"
         history = UpdateHistory(config.history.delta_t, path, self.parameter_keys)
-        trainer = self.components.trainer(
+        trainer = self.trainer(
             registry=registry,
             instruction=self.instruction,
             history=history,
@@ -285,7 +364,7 @@ class _Run:
             to_record(self.initial),
             num_rounds=rounds,
             timeout=config.federation.timeout,
-            evaluate_fn=self.evaluator.for_phase("training"),
+            evaluate_fn=self.evaluator.for_phase("training", "training"),
         )
         trainer.cost.wall_seconds = time.perf_counter() - started
         self.round_log.merge("training", round_metrics(result))
@@ -309,63 +388,54 @@ class _Run:
             )
         return verification
 
+    # ------------------------------------------------------------------ per experiment
+    def finish(
+        self, shared: _Shared, config: ExperimentConfig, components: Components, run_dir: Path
+    ) -> ExperimentResult:
+        """Unlearn, audit and write the results of one experiment of the group."""
+        models, reports, errors, details, keys = self.unlearn(shared, components, run_dir)
+        metrics = self.summarise(shared, config, components, reports, errors, details)
+        result = ExperimentResult(
+            config, run_dir, metrics, self.rows_for(keys), models, shared.history
+        )
+        write_results(result)
+        return result
+
     def unlearn(
-        self,
-        registry: ClientRegistry,
-        history: UpdateHistory,
-        original: Arrays,
-        stages: list[ForgetSet],
-    ) -> tuple[dict[str, Arrays], list[dict[str, Any]], dict[str, str], dict[str, Any]]:
+        self, shared: _Shared, components: Components, run_dir: Path
+    ) -> tuple[dict[str, Arrays], list[dict[str, Any]], dict[str, str], dict[str, Any], set[str]]:
         """Run every method (and the reference) over the stages; audit each stage."""
-        runs = self.components.to_run()
-        current = {label: original for label, _ in runs}
-        failed: dict[str, str] = dict(self.components.skipped)
+        runs = components.to_run()
+        current = {label: shared.original for label, _ in runs}
+        failed: dict[str, str] = dict(components.skipped)
         details: dict[str, Any] = {}
         reports: list[dict[str, Any]] = []
+        keys = {method_key(m) for _, m in runs}
         forgotten = ForgetSet()
-        for index, stage in enumerate(stages, start=1):
+        for index, stage in enumerate(shared.stages, start=1):
             forgotten = forgotten | stage
-            suffix = f" [stage {index}]" if len(stages) > 1 else ""
+            suffix = f" [stage {index}]" if len(shared.stages) > 1 else ""
             self.progress.note(f"unlearning{suffix}: {stage.describe()}")
             costs: dict[str, dict[str, float]] = {}
             for label, method in runs:
                 if label in failed:
                     continue
-                is_reference = label == self.components.reference_label
-                phase = ("retraining" if is_reference else f"unlearning ({label})") + suffix
+                is_reference = label == components.reference_label
                 if forgotten.record_level and not type(method).supports_records:
                     failed[label] = f"{label} forgets whole clients only; a request named records"
                     continue
-                job = UnlearningJob(
-                    grid=self.grid,
-                    registry=registry,
-                    history=history,
-                    forget=forgotten,
-                    new=stage,
-                    original=current[label],
-                    instruction=self.instruction,
-                    rounds=self.config.training.rounds,
-                    sampling=self.sampling,
-                    seed=self.config.seed,
-                    trainer=self.components.trainer,
-                    new_model=self.new_model,
-                    server_data=self.world.server_unlabelled,
-                    evaluate_fn=self.evaluator.for_phase(phase),
+                phase = ("retraining" if is_reference else f"unlearning ({label})") + suffix
+                outcome = self._outcome(
+                    shared, index, forgotten, stage, method, current[label], phase
                 )
-                self.progress.start(phase, method.expected_rounds(job))
-                try:
-                    outcome: UnlearningOutcome = method.unlearn(job)
-                except Exception as err:
+                if isinstance(outcome, str):  # the method failed (and it is not the reference)
                     if is_reference:
-                        raise
-                    # One broken method must not cost the others (or the training).
-                    failed[label] = f"{type(err).__name__}: {err}"
-                    self.progress.note(f"[red]{label} failed[/]: {failed[label]}")
-                    errors_dir = self.run_dir / "errors"
+                        raise RuntimeError(f"the reference {label} failed: {outcome}")
+                    failed[label] = outcome
+                    errors_dir = run_dir / "errors"
                     errors_dir.mkdir(exist_ok=True)
-                    (errors_dir / f"{label}.txt").write_text(traceback.format_exc())
+                    (errors_dir / f"{label}.txt").write_text(outcome)
                     continue
-                self.round_log.merge(phase, outcome.round_metrics)
                 current[label] = outcome.arrays
                 costs[label] = outcome.cost.as_dict()
                 details.setdefault(label, []).append(outcome.details)
@@ -374,18 +444,70 @@ class _Run:
                     "stage": index,
                     "forget": stage.as_dict(),
                     "forgotten_so_far": forgotten.as_dict(),
-                    "models": self.audit(forgotten, {"original": original, **current}, failed),
+                    "models": self.audit(
+                        forgotten,
+                        {"original": shared.original, **current},
+                        failed,
+                        components.reference_label,
+                    ),
                     "cost": costs,
                 }
             )
-        models = {"original": original}
-        models.update({k: v for k, v in current.items() if k not in failed and stages})
-        return models, reports, failed, details
+        models = {"original": shared.original}
+        models.update({k: v for k, v in current.items() if k not in failed and shared.stages})
+        return models, reports, failed, details, keys
+
+    def _outcome(
+        self,
+        shared: _Shared,
+        index: int,
+        forgotten: ForgetSet,
+        stage: ForgetSet,
+        method: UnlearningMethod,
+        original: Arrays,
+        phase: str,
+    ) -> UnlearningOutcome | str:
+        """The method's outcome for this stage: computed once per (stage, method key)."""
+        key = method_key(method)
+        if (index, key) in self._outcomes:
+            return self._outcomes[(index, key)]
+        job = UnlearningJob(
+            grid=self.grid,
+            registry=shared.registry,
+            history=shared.history,
+            forget=forgotten,
+            new=stage,
+            original=original,
+            instruction=self.instruction,
+            rounds=self.config.training.rounds,
+            sampling=self.sampling,
+            seed=self.config.seed,
+            trainer=self.trainer,
+            new_model=self.new_model,
+            server_data=self.world.server_unlabelled,
+            evaluate_fn=self.evaluator.for_phase(phase, key),
+        )
+        self.progress.start(phase, method.expected_rounds(job))
+        result: UnlearningOutcome | str
+        try:
+            result = method.unlearn(job)
+            self.round_log.merge(phase, result.round_metrics, key)
+        except FederationError:
+            raise  # the federation itself is broken: no other method can run either
+        except Exception as err:  # one broken method must not cost the others
+            result = f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}"
+            self.progress.note(f"[red]{phase} failed[/]: {type(err).__name__}: {err}")
+        self._outcomes[(index, key)] = result
+        return result
 
     def audit(
-        self, forgotten: ForgetSet, models: dict[str, Arrays], failed: dict[str, str]
+        self,
+        forgotten: ForgetSet,
+        models: dict[str, Arrays],
+        failed: dict[str, str],
+        reference_label: str,
     ) -> dict[str, dict[str, float]]:
-        reference = models[self.components.reference_label]
+        reference = models[reference_label]
         parts = [self.world.client(c) for c in sorted(forgotten.clients)]
         parts += [self.world.records(c, np.asarray(ids)) for c, ids in forgotten.records]
         forgotten_data = ArrayDataset(
@@ -412,19 +534,18 @@ class _Run:
 
     def summarise(
         self,
-        history: UpdateHistory,
-        verification: Verification,
-        stages: list[ForgetSet],
+        shared: _Shared,
+        config: ExperimentConfig,
+        components: Components,
         reports: list[dict[str, Any]],
         errors: dict[str, str],
         details: dict[str, Any],
-        training_cost: dict[str, float],
     ) -> dict[str, Any]:
-        c = self.components
+        c, history = components, shared.history
         forgotten = ForgetSet()
-        for stage in stages:
+        for stage in shared.stages:
             forgotten = forgotten | stage
-        cost: dict[str, Any] = {"training": training_cost}
+        cost: dict[str, Any] = {"training": shared.training_cost}
         for report in reports:
             for label, stage_cost in report["cost"].items():
                 total = cost.setdefault(label, dict.fromkeys(stage_cost, 0.0))
@@ -433,20 +554,20 @@ class _Run:
         cost["relative_to_reference"] = _relative_costs(cost, c.reference_label)
         methods = [label for label, _ in c.to_run()]
         return {
-            "name": self.config.name,
-            "seed": self.config.seed,
+            "name": config.name,
+            "seed": config.seed,
             "methods": [m for m in methods if m != c.reference_label],
             "method_options": {label: m.options() for label, m in c.methods.items()},
             "reference": c.reference_label,
             "forgotten": forgotten.as_dict(),
             "forgotten_clients": sorted(forgotten.clients),
-            "requests": [d.as_dict() for d in verification.decisions],
+            "requests": [d.as_dict() for d in shared.verification.decisions],
             "models": reports[-1]["models"] if reports else {},
             "stages": reports,
-            "errors": errors,
+            "errors": {k: v.split("\n")[0] for k, v in errors.items()},
             "cost": cost,
             "history": {
-                "storage": self.config.history.storage,
+                "storage": config.history.storage,
                 "delta_t": history.delta_t,
                 "kept_rounds": history.rounds,
                 "bytes": history.nbytes,

@@ -16,6 +16,9 @@ from flwr.app import ConfigRecord, MetricRecord
 ARRAYS = "arrays"
 CONFIG = "config"
 METRICS = "metrics"
+EXPERIMENT = "experiment"
+"""ConfigRecord naming the experiment a message belongs to, when several share one
+simulation (a sweep)."""
 
 IDENTIFY = "query.identify"
 """Ask a node for its stable client id (partition id) and example count."""

@@ -25,12 +25,13 @@ A role is built afresh for every message; state that must last across rounds goe
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-from flwr.app import ArrayRecord, RecordDict
+from flwr.app import ArrayRecord
 from torch import nn
 
 from fedunlearn.arrays import Arrays, from_record, load_arrays, model_to_arrays, to_record
@@ -59,7 +60,7 @@ class ClientSetup:
     data: ArrayDataset
     info: DatasetInfo
     config: ExperimentConfig
-    state: RecordDict
+    state: MutableMapping[str, Any]
     canary_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """Record ids of this client's canary records (what it knows it planted)."""
 
