@@ -2,6 +2,8 @@
 
 fedunlearn run [CONFIG.toml] [--set key=value ...]   run an experiment
 fedunlearn compare CONFIG.toml --seeds 0 1 2         methods side by side over seeds
+fedunlearn sweep SWEEP.toml                          a grid of runs, resumable
+fedunlearn report RESULTS_DIR                        Markdown report of a sweep
 fedunlearn check CONFIG.toml                         validate a config, run nothing
 fedunlearn config                                    every key, default and meaning
 """
@@ -15,11 +17,25 @@ from pathlib import Path
 from rich.console import Console
 
 from fedunlearn.config import ConfigError, ExperimentConfig, describe
+from fedunlearn.study_report import ReportError
 
 
 def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
     config = ExperimentConfig.from_toml(path) if path else ExperimentConfig()
     return config.with_overrides(overrides) if overrides else config
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from fedunlearn.sweep import Sweep, run_sweep
+
+    sweep = Sweep.from_toml(args.config, args.overrides)
+    if args.plan:
+        for run in sweep.plan():
+            done = "complete" if run.is_complete() else "to run"
+            print(f"{run.run_id}  seed {run.seed}  {run.params}  ({done})")
+        return 0
+    result = run_sweep(sweep, show_progress=args.progress)
+    return 1 if result.failed else 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,6 +62,13 @@ def _parser() -> argparse.ArgumentParser:
     comp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     comp.add_argument("--out", help="folder for the runs and the summary")
     comp.add_argument("--quiet", action="store_true", help="no per-round progress")
+    sweep = sub.add_parser("sweep", help="run a grid over config keys and seeds (resumable)")
+    sweep.add_argument("config", help="experiment TOML file with a [sweep] table")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    sweep.add_argument("--progress", action="store_true", help="per-round progress of each run")
+    sweep.add_argument("--plan", action="store_true", help="list the runs and exit")
+    report = sub.add_parser("report", help="write report.md and figures for a sweep's folder")
+    report.add_argument("results", help="output folder of `fedunlearn sweep`")
     check = sub.add_parser("check", help="validate a config and its plugins, run nothing")
     check.add_argument("config", help="experiment TOML file")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -61,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         print(describe())
         return 0
     try:
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "report":
+            from fedunlearn.study_report import write_report
+
+            print(f"report: {write_report(args.results)}")
+            return 0
         config = _load(args.config, args.overrides)
         if args.command == "check":
             from fedunlearn.components import resolve_components
@@ -79,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         simulate(config, show_progress=not args.quiet)
         return 0
     except ConfigError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False)
+        return 2
+    except (FileNotFoundError, ReportError) as err:
         console.print(f"[red]error:[/] {err}", highlight=False)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,255 @@
+"""``fedunlearn report RESULTS_DIR``: a Markdown report of a sweep (or a comparison).
+
+Reads ``results.csv`` (one row per run and method) and writes into the same folder:
+
+* ``report.md``: for every parameter combination and method, the main metrics as
+  mean ± std over seeds; the figures below, embedded;
+* ``report_<metric>.png``: each metric against each swept numeric parameter, one line
+  per method (error bars: std over seeds), the reference dashed;
+* ``report_tradeoff.png``: privacy (or the first swept parameter) against forgetting,
+  coloured by clean accuracy;
+* ``report_roc.png``: ROC curves of the attacks, where attacks ran.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS = (
+    ("clean_accuracy", "clean accuracy"),
+    ("attack_success_rate", "canary attack success"),
+    ("attack_success_rate_gap", "attack success gap to reference"),
+    ("kl_to_reference", "KL to reference"),
+    ("client_epochs_relative", "client epochs / reference"),
+)
+"""Metrics tabulated and plotted when present (attack and privacy columns are added)."""
+
+EXTRA_METRICS = (
+    ("mia_auc", "MIA AUC (baseline)"),
+    ("reference_mia_auc", "MIA AUC on reference"),
+    ("gap_auc", "unlearning-gap attack AUC"),
+    ("reference_gap_auc", "unlearning-gap AUC on reference"),
+    ("epsilon", "epsilon (max over clients)"),
+)
+
+FIXED = {"run_id", "seed", "method"}
+
+
+class ReportError(ValueError):
+    """The folder holds nothing a report can be made from."""
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    """``results.csv`` as dicts, numbers parsed."""
+    file = folder / "results.csv"
+    if not file.is_file():
+        raise ReportError(
+            f"{folder} has no results.csv; point to the output folder of `fedunlearn sweep`"
+        )
+    with open(file, newline="") as handle:
+        rows = [{k: _parse(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    if not rows:
+        raise ReportError(f"{file} holds no row: no run completed")
+    return rows
+
+
+def _parse(text: str) -> Any:
+    if text in ("", "nan"):
+        return float("nan")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def parameters(rows: list[dict[str, Any]], folder: Path) -> list[str]:
+    """The swept keys (from ``sweep.json`` when present)."""
+    meta = folder / "sweep.json"
+    if meta.is_file():
+        return list(json.loads(meta.read_text()).get("grid", {}))
+    return []
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.array([v for v in values if isinstance(v, int | float) and not math.isnan(v)])
+    if not len(arr):
+        return float("nan"), float("nan")
+    return float(arr.mean()), float(arr.std())
+
+
+def _fmt(mean: float, std: float, runs: int) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.3f}" + (f" ± {std:.3f}" if runs > 1 else "")
+
+
+def write_report(folder: str | Path) -> Path:
+    """Write ``report.md`` and its figures into ``folder``; returns the report path."""
+    folder = Path(folder)
+    rows = read_rows(folder)
+    params = parameters(rows, folder)
+    metrics = [(k, n) for k, n in (*METRICS, *EXTRA_METRICS) if any(k in r for r in rows)]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((*(row.get(p) for p in params), row["method"]), []).append(row)
+    lines = [f"# Report: {folder.name}", ""]
+    lines.append(
+        f"{len({r['run_id'] for r in rows})} runs, {len(rows)} rows; seeds "
+        f"{sorted({r['seed'] for r in rows})}. Cells: mean ± std over seeds."
+    )
+    lines += ["", "| " + " | ".join([*params, "method", "runs", *[n for _, n in metrics]]) + " |"]
+    lines.append("|" + "---|" * (len(params) + 2 + len(metrics)))
+    for key, members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        cells = [str(v) for v in key] + [str(len(members))]
+        for column, _ in metrics:
+            mean, std = _mean_std([m.get(column, float("nan")) for m in members])
+            cells.append(_fmt(mean, std, len(members)))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    figures = plot_metrics(rows, params, metrics, folder)
+    tradeoff = plot_tradeoff(rows, params, folder)
+    roc = plot_roc(folder)
+    for figure in [*figures, tradeoff, roc]:
+        if figure is not None:
+            lines += [f"![{figure.stem}]({figure.name})", ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _numeric(rows: list[dict[str, Any]], key: str) -> bool:
+    values = {r.get(key) for r in rows}
+    return len(values) > 1 and all(isinstance(v, int | float) for v in values)
+
+
+def plot_metrics(
+    rows: list[dict[str, Any]], params: list[str], metrics: list[tuple[str, str]], folder: Path
+) -> list[Path]:
+    """One figure per metric: metric against each numeric swept parameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    swept = [p for p in params if _numeric(rows, p)]
+    if not swept:
+        return []
+    out = []
+    methods = sorted({r["method"] for r in rows})
+    for column, name in metrics:
+        if not any(isinstance(r.get(column), int | float) for r in rows):
+            continue
+        fig, axes = plt.subplots(1, len(swept), figsize=(5.5 * len(swept), 4), squeeze=False)
+        for ax, param in zip(axes[0], swept, strict=True):
+            xs = sorted({r[param] for r in rows})
+            for method in methods:
+                stats = [
+                    _mean_std(
+                        [r.get(column) for r in rows if r["method"] == method and r[param] == x]
+                    )
+                    for x in xs
+                ]
+                ax.errorbar(
+                    xs,
+                    [s[0] for s in stats],
+                    yerr=[s[1] for s in stats],
+                    marker="o",
+                    capsize=3,
+                    label=method,
+                )
+            ref = f"reference_{column}"
+            if any(ref in r for r in rows):
+                stats = [_mean_std([r.get(ref) for r in rows if r[param] == x]) for x in xs]
+                ax.plot(xs, [s[0] for s in stats], "k--", label="reference")
+            ax.set_xlabel(param)
+            ax.set_ylabel(name)
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=8)
+        fig.tight_layout()
+        path = folder / f"report_{column}.png"
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        out.append(path)
+    return out
+
+
+def plot_tradeoff(rows: list[dict[str, Any]], params: list[str], folder: Path) -> Path | None:
+    """Privacy (or the first swept parameter) against forgetting, coloured by accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x_key = "epsilon" if any(isinstance(r.get("epsilon"), int | float) for r in rows) else None
+    x_key = x_key or next((p for p in params if _numeric(rows, p)), None)
+    if x_key is None or not any("attack_success_rate_gap" in r for r in rows):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for method in sorted({r["method"] for r in rows}):
+        pts = [r for r in rows if r["method"] == method]
+        sc = ax.scatter(
+            [r.get(x_key) for r in pts],
+            [abs(r.get("attack_success_rate_gap", float("nan"))) for r in pts],
+            c=[r.get("clean_accuracy") for r in pts],
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            marker="o" if method != "retrain" else "s",
+            label=method,
+        )
+    fig.colorbar(sc, ax=ax, label="clean accuracy")
+    ax.set_xlabel(x_key)
+    ax.set_ylabel("|attack success - reference's|")
+    ax.set_title("privacy against forgetting, coloured by accuracy")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = folder / "report_tradeoff.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(folder: Path) -> Path | None:
+    """ROC curves from the runs' ``attacks.json`` files, one panel per attack."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, dict[str, list[tuple[list[float], list[float]]]]] = {}
+    for file in sorted(folder.glob("runs/*/attacks.json")):
+        data = json.loads(file.read_text())
+        for attack, by_model in data.get("roc", {}).items():
+            for model, curve in by_model.items():
+                curves.setdefault(attack, {}).setdefault(model, []).append(
+                    (curve["fpr"], curve["tpr"])
+                )
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.5), squeeze=False)
+    grid = np.linspace(0, 1, 101)
+    for ax, (attack, by_model) in zip(axes[0], sorted(curves.items()), strict=True):
+        for model, runs in sorted(by_model.items()):
+            tprs = np.mean([np.interp(grid, f, t) for f, t in runs], axis=0)
+            ax.plot(grid, tprs, label=f"{model} ({len(runs)} runs)")
+        ax.plot([0, 1], [0, 1], "k:", linewidth=1)
+        ax.set_title(attack)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = folder / "report_roc.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
