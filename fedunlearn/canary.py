@@ -56,3 +56,15 @@ def triggered_test_set(test: ArrayDataset, target_class: int, size: int) -> Arra
     keep = np.flatnonzero(test.y != target_class)
     subset = test.subset(keep)
     return ArrayDataset(apply_trigger(subset.x, size), subset.y, subset.ids)
+
+
+def memorization_canaries(
+    count: int, input_shape: tuple[int, ...], num_classes: int, first_id: int, seed: int
+) -> ArrayDataset:
+    """``count`` records of uniform noise with random labels: nothing to generalise from,
+    so a model fits them only by memorising each one (Carlini et al.'s canaries, as
+    used to audit privacy). Record ids start at ``first_id``."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 1.0, size=(count, *input_shape)).astype(np.float32)
+    y = rng.integers(0, num_classes, size=count).astype(np.int64)
+    return ArrayDataset(x, y, np.arange(first_id, first_id + count, dtype=np.int64))

@@ -162,6 +162,11 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
         record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
         return Message(RecordDict({METRICS: record}), reply_to=msg)
 
+    @app.query("attack")
+    def attack(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        return Message(role.attack(msg.content), reply_to=msg)
+
     @app.query("requests")
     def requests(msg: Message, context: Context) -> Message:
         role = role_of_message(msg, context)

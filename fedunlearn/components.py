@@ -107,6 +107,17 @@ def resolve_components(config: ExperimentConfig) -> Components:
             load_role(role)
         except (PluginError, TypeError) as err:
             problems.append(f"[roles]: {err}")
+    a = config.attack
+    if a.enabled and a.attacker == "client" and 0 <= a.client < config.federation.num_clients:
+        name = config.roles.role_of(a.client)
+        try:
+            if not load_role(name).attacks():
+                problems.append(
+                    f"attack.client {a.client} has role {name!r}, which does not attack; give it "
+                    f'an attacker role: [roles] "{a.client}" = "inference-attacker"'
+                )
+        except (PluginError, TypeError):
+            pass  # reported above
     if problems or reference is None:
         raise ConfigError(problems or [f"unlearning.reference {u.reference!r} did not load"])
     return Components(

@@ -158,6 +158,12 @@ class CanaryConfig:
     fraction: float = _opt(0.5, "share of that client's examples poisoned", gt=0, le=1)
     target_class: int = _opt(0, "class the trigger maps to", ge=0)
     trigger_size: int = _opt(3, "side of the square pixel trigger", ge=1)
+    memorization: int = _opt(
+        0,
+        "noise records with random labels added to that client's data: fit only by "
+        "memorising, they make membership inference measurable",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +206,39 @@ class UnlearningConfig:
 
 
 @dataclass(frozen=True)
+class AttackConfig:
+    """``[attack]``: inference attacks on the released models (phase 6).
+
+    The attacker is an outside ``observer`` (query access to the released models, its
+    own data drawn from the held-out split) or a ``client`` (the client ``client``,
+    whose role must be an inference attacker; it uses its own partition and the weights
+    it is sent). Every attack runs on every method's model and on the reference.
+    """
+
+    enabled: bool = _opt(False, "run the leakage audit")
+    attacker: str = _opt("observer", "who attacks", choices=("observer", "client"))
+    client: int = _opt(-1, "the attacking client's id when attacker = 'client'", ge=-1)
+    access: str = _opt(
+        "full", "what the observer may query: probabilities or labels", choices=("full", "label")
+    )
+    candidates: int = _opt(200, "candidate records per side (members / non-members)", ge=10)
+    shadow_models: int = _opt(4, "shadow (original, unlearned) pairs of the gap attack", ge=1)
+    shadow_epochs: float = _opt(10.0, "training epochs of each shadow model", gt=0)
+    features: str = _opt(
+        "sorted_difference",
+        "gap-attack features",
+        choices=("difference", "sorted_difference", "l2", "concatenation"),
+    )
+    classifier: str = _opt("logistic", "gap-attack model", choices=("logistic", "forest"))
+    aux_fraction: float = _opt(
+        0.5, "share of the held-out split the observer holds as its own data", gt=0, lt=1
+    )
+    client_samples: int = _opt(
+        20, "records the attacker holds of each candidate client (deletion inference)", ge=1
+    )
+
+
+@dataclass(frozen=True)
 class RolesConfig:
     """``[roles]``: the role of each client; ``default`` for those not listed.
 
@@ -237,6 +276,7 @@ SECTIONS: dict[str, type] = {
     "canary": CanaryConfig,
     "unlearning": UnlearningConfig,
     "roles": RolesConfig,
+    "attack": AttackConfig,
     "output": OutputConfig,
 }
 
@@ -256,6 +296,7 @@ class ExperimentConfig:
     canary: CanaryConfig = field(default_factory=CanaryConfig)
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     roles: RolesConfig = field(default_factory=RolesConfig)
+    attack: AttackConfig = field(default_factory=AttackConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     # ---------------------------------------------------------------- loading
@@ -403,6 +444,14 @@ class ExperimentConfig:
                 f"history.delta_t ({self.history.delta_t}) exceeds training.rounds "
                 f"({self.training.rounds}); no round after the first would be kept"
             )
+        if self.attack.enabled and self.attack.attacker == "client":
+            if not 0 <= self.attack.client < n:
+                problems.append(
+                    f"attack.client must be a client id in 0..{n - 1} when attack.attacker = "
+                    f"'client', got {self.attack.client}"
+                )
+            elif self.attack.client in self.unlearning.requesters:
+                problems.append("attack.client asks to be forgotten; pick another attacker")
         if self.data.dataset == "npz" and not self.data.path:
             problems.append("data.path must name the .npz file when data.dataset = 'npz'")
         if problems:

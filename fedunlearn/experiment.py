@@ -49,6 +49,7 @@ from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
 from fedunlearn.federation import ClientRegistry, FederationError
 from fedunlearn.history import UpdateHistory
+from fedunlearn.leakage import run_leakage_audit, write_leakage
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
 from fedunlearn.progress import PhaseProgress
@@ -395,6 +396,24 @@ class _Run:
         """Unlearn, audit and write the results of one experiment of the group."""
         models, reports, errors, details, keys = self.unlearn(shared, components, run_dir)
         metrics = self.summarise(shared, config, components, reports, errors, details)
+        if config.attack.enabled and len(models) > 1:
+            self.progress.note(
+                f"leakage audit: {config.attack.attacker} attacks {len(models)} models"
+            )
+            forgotten = ForgetSet()
+            for stage in shared.stages:
+                forgotten = forgotten | stage
+            leakage = run_leakage_audit(
+                config, self.world, models, forgotten, self.new_model, self.grid, shared.registry
+            )
+            metrics["attacks"] = leakage.metrics
+            metrics["attack_setup"] = leakage.setup
+            metrics["table_columns"] = {
+                label: leakage.columns_for(label, components.reference_label)
+                for label in models
+                if label != "original"
+            }
+            write_leakage(leakage, run_dir, config.output.figures)
         result = ExperimentResult(
             config, run_dir, metrics, self.rows_for(keys), models, shared.history
         )

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
-from flwr.app import ArrayRecord
+from flwr.app import ArrayRecord, RecordDict
 from torch import nn
 
 from fedunlearn.arrays import Arrays, from_record, load_arrays, model_to_arrays, to_record
@@ -199,6 +199,16 @@ class ClientRole:
     def unlearning_requests(self) -> list[UnlearningRequest]:
         """Requests to send when the server gathers them (none by default)."""
         return []
+
+    def attack(self, content: RecordDict) -> RecordDict:
+        """Answer a ``query.attack`` (see :mod:`fedunlearn.leakage`). Only inference
+        attackers attack; any other role refuses."""
+        raise PermissionError(f"client {self.client_id} ({self.name}) does not attack")
+
+    @classmethod
+    def attacks(cls) -> bool:
+        """Whether this role answers attack queries."""
+        return cls.attack is not ClientRole.attack
 
 
 @lru_cache(maxsize=32)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fedunlearn.canary import plant_canary, triggered_test_set
+from fedunlearn.canary import memorization_canaries, plant_canary, triggered_test_set
 from fedunlearn.config import CanaryConfig, DataConfig, ExperimentConfig
 from fedunlearn.data import ArrayDataset, DatasetInfo, load_dataset, train_test
 from fedunlearn.partition import partition_indices
@@ -32,6 +32,10 @@ class FederatedData:
     canary_ids: np.ndarray
     server_unlabelled: np.ndarray
     """Inputs the server holds without labels (``data.server_fraction``)."""
+    memorization_ids: np.ndarray
+    """Ids of the memorization canaries planted in the canary client's data."""
+    memorization_holdout: ArrayDataset
+    """Memorization canaries drawn the same way but given to nobody (non-members)."""
 
     def client(self, client_id: int) -> ArrayDataset:
         """The training data of ``client_id``."""
@@ -43,10 +47,11 @@ class FederatedData:
         return self.clients[client_id]
 
     def canary_ids_of(self, client_id: int) -> np.ndarray:
-        """Record ids of the canary records ``client_id`` holds (empty if none)."""
+        """Record ids of the canary records ``client_id`` holds, backdoor and
+        memorization canaries (empty if none)."""
         if client_id != self.canary_client:
             return np.zeros(0, dtype=np.int64)
-        return self.canary_ids.copy()
+        return np.concatenate([self.canary_ids, self.memorization_ids])
 
     def records(self, client_id: int, record_ids: np.ndarray | None = None) -> ArrayDataset:
         """The records of ``client_id`` (only ``record_ids`` of them when given)."""
@@ -97,4 +102,36 @@ def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) 
             seed=derive_seed(seed, "canary") % 2**32,
         )
         triggered = triggered_test_set(test, canary.target_class, canary.trigger_size)
-    return FederatedData(info, tuple(clients), test, triggered, canary_client, canary_ids, server_x)
+    memorized = np.zeros(0, dtype=np.int64)
+    holdout = ArrayDataset(
+        np.zeros((0, *info.input_shape), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    )
+    if canary.enabled and canary.memorization:
+        first = len(y)  # ids past every real record
+        both = memorization_canaries(
+            2 * canary.memorization,
+            info.input_shape,
+            info.num_classes,
+            first,
+            seed=derive_seed(seed, "memorization") % 2**32,
+        )
+        planted = both.subset(np.arange(canary.memorization))
+        holdout = both.subset(np.arange(canary.memorization, 2 * canary.memorization))
+        own = clients[canary.client]
+        clients[canary.client] = ArrayDataset(
+            np.concatenate([own.x, planted.x]),
+            np.concatenate([own.y, planted.y]),
+            np.concatenate([own.ids, planted.ids]),
+        )
+        memorized = planted.ids
+    return FederatedData(
+        info,
+        tuple(clients),
+        test,
+        triggered,
+        canary_client,
+        canary_ids,
+        server_x,
+        memorized,
+        holdout,
+    )
