@@ -10,7 +10,9 @@ data, the canary) that the server never sees. Each model gets:
   classified as the canary's target class;
 * ``l2_to_reference``: L2 distance of the trainable parameters to the reference model;
 * ``kl_to_reference``: mean KL(reference || model) of the output distributions on the
-  forgotten clients' data.
+  forgotten clients' data;
+* ``poison_success_rate``: with a camouflaged-poisoning client, the share of test inputs
+  with its poison trigger (true class not its target) classified as its target.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ModelAudit:
     attack_success_rate: float
     l2_to_reference: float
     kl_to_reference: float
+    poison_success_rate: float = float("nan")
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -54,6 +57,9 @@ class AuditData:
     forgotten: ArrayDataset
     triggered_test: ArrayDataset | None
     target_class: int
+    poison_test: ArrayDataset | None = None
+    """Inputs carrying a malicious client's poison trigger (camouflaged poisoning)."""
+    poison_target: int = 0
 
 
 class Auditor:
@@ -96,7 +102,11 @@ class Auditor:
         asr = float("nan")
         if d.triggered_test is not None:
             asr = attack_success_rate(self._logits(arrays, d.triggered_test.x), d.target_class)
+        poison = float("nan")
+        if d.poison_test is not None:
+            poison = attack_success_rate(self._logits(arrays, d.poison_test.x), d.poison_target)
         return ModelAudit(
+            poison_success_rate=poison,
             clean_accuracy=accuracy(self._logits(arrays, d.test.x), d.test.y),
             forget_accuracy=accuracy(forget_logits, d.forgotten.y),
             attack_success_rate=asr,

@@ -12,16 +12,27 @@ import numpy as np
 from fedunlearn.data import ArrayDataset
 
 
-def apply_trigger(x: np.ndarray, size: int, value: float = 1.0) -> np.ndarray:
-    """Copy of ``x`` with a ``size`` x ``size`` square of ``value`` in the bottom-right
-    corner of every image (or on the last ``size`` features of flat rows)."""
+def apply_trigger(
+    x: np.ndarray, size: int, value: float = 1.0, corner: str = "bottom-right"
+) -> np.ndarray:
+    """Copy of ``x`` with a ``size`` x ``size`` square of ``value`` in a corner of every
+    image (``"bottom-right"``, the canary's, or ``"top-left"``), or on the last (first)
+    ``size`` features of flat rows."""
+    if corner not in ("bottom-right", "top-left"):
+        raise ValueError(f"corner must be 'bottom-right' or 'top-left', got {corner!r}")
     out = np.array(x, copy=True)
     if out.ndim == 4:  # (N, C, H, W)
         if size > min(out.shape[2], out.shape[3]):
             raise ValueError(f"trigger size {size} is larger than the images {out.shape[2:]}")
-        out[:, :, -size:, -size:] = value
+        if corner == "bottom-right":
+            out[:, :, -size:, -size:] = value
+        else:
+            out[:, :, :size, :size] = value
     elif out.ndim == 2:  # (N, D)
-        out[:, -size:] = value
+        if corner == "bottom-right":
+            out[:, -size:] = value
+        else:
+            out[:, :size] = value
     else:
         raise ValueError(f"cannot place a trigger on inputs shaped {out.shape}")
     return out
@@ -47,7 +58,9 @@ def plant_canary(
     return ArrayDataset(x, y, data.ids.copy()), data.ids[chosen].copy()
 
 
-def triggered_test_set(test: ArrayDataset, target_class: int, size: int) -> ArrayDataset:
+def triggered_test_set(
+    test: ArrayDataset, target_class: int, size: int, corner: str = "bottom-right"
+) -> ArrayDataset:
     """Test inputs whose true class is not the target, with the trigger added.
 
     Their labels stay the true labels; the attack succeeds on an input when the model
@@ -55,7 +68,7 @@ def triggered_test_set(test: ArrayDataset, target_class: int, size: int) -> Arra
     """
     keep = np.flatnonzero(test.y != target_class)
     subset = test.subset(keep)
-    return ArrayDataset(apply_trigger(subset.x, size), subset.y, subset.ids)
+    return ArrayDataset(apply_trigger(subset.x, size, corner=corner), subset.y, subset.ids)
 
 
 def memorization_canaries(

@@ -239,6 +239,44 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class MaliciousConfig:
+    """``[malicious]``: what a ``malicious-unlearner`` client does with unlearning.
+
+    * ``forge``: asks to remove client ``victim``'s data (not its own);
+    * ``over_unlearn``: trains on ``records`` records it crafts near the decision
+      boundary (mixes of two classes), then asks to remove them;
+    * ``camouflage``: trains on ``poison`` records carrying a second trigger relabelled
+      to ``poison_target`` plus ``camouflage`` records with the same trigger and their
+      true labels (the poison stays dormant), then asks to remove the camouflage;
+    * ``flood``: asks to remove ``records`` of its records in ``requests`` separate
+      requests (with ``unlearning.sequential`` each costs a full unlearning).
+
+    With ``control = true`` it makes instead an honest request of the same size (its
+    own data, or as many of its genuine records), so effects are read against it.
+    """
+
+    behaviour: str = _opt(
+        "forge", "the abuse", choices=("forge", "over_unlearn", "camouflage", "flood")
+    )
+    control: bool = _opt(False, "make an honest request of the same size instead")
+    victim: int = _opt(1, "forge: the client whose data it asks to remove", ge=0)
+    records: int = _opt(40, "records it asks to remove (crafted, camouflage or flooded)", ge=1)
+    requests: int = _opt(10, "flood: how many requests", ge=1)
+    poison: int = _opt(40, "camouflage: poison records", ge=1)
+    camouflage: int = _opt(80, "camouflage: camouflage records", ge=1)
+    poison_target: int = _opt(1, "camouflage: class the poison trigger maps to", ge=0)
+
+
+@dataclass(frozen=True)
+class DefenseConfig:
+    """``[defense]``: checks and limits the server applies (S1 before unlearning)."""
+
+    verify_owner: bool = _opt(
+        True, "refuse a request to remove any client's data but the requester's own"
+    )
+
+
+@dataclass(frozen=True)
 class RolesConfig:
     """``[roles]``: the role of each client; ``default`` for those not listed.
 
@@ -277,6 +315,8 @@ SECTIONS: dict[str, type] = {
     "unlearning": UnlearningConfig,
     "roles": RolesConfig,
     "attack": AttackConfig,
+    "malicious": MaliciousConfig,
+    "defense": DefenseConfig,
     "output": OutputConfig,
 }
 
@@ -297,6 +337,8 @@ class ExperimentConfig:
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     roles: RolesConfig = field(default_factory=RolesConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    malicious: MaliciousConfig = field(default_factory=MaliciousConfig)
+    defense: DefenseConfig = field(default_factory=DefenseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     # ---------------------------------------------------------------- loading
@@ -452,6 +494,8 @@ class ExperimentConfig:
                 )
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
+        if not 0 <= self.malicious.victim < n:
+            problems.append(f"malicious.victim must be a client id in 0..{n - 1}")
         if self.data.dataset == "npz" and not self.data.path:
             problems.append("data.path must name the .npz file when data.dataset = 'npz'")
         if problems:

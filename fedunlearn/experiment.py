@@ -44,6 +44,7 @@ from fedunlearn.arrays import (
     trainable_keys,
 )
 from fedunlearn.audit import AuditData, Auditor
+from fedunlearn.canary import triggered_test_set
 from fedunlearn.components import Components, resolve_components
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
@@ -55,7 +56,13 @@ from fedunlearn.models import build_model
 from fedunlearn.progress import PhaseProgress
 from fedunlearn.protocol import TrainInstruction
 from fedunlearn.report import write_failure, write_results
-from fedunlearn.requests import ForgetSet, Verification, gather_requests, verify_requests
+from fedunlearn.requests import (
+    ForgetSet,
+    Verification,
+    checks_for,
+    gather_requests,
+    verify_requests,
+)
 from fedunlearn.scenario import FederatedData, federated_data
 from fedunlearn.training import predict_logits
 from fedunlearn.unlearning import (
@@ -317,6 +324,15 @@ class _Run:
         m, info = self.config.model, self.world.info
         return build_model(m.name, info.input_shape, info.num_classes, m.hidden, self.config.seed)
 
+    def poison_test(self) -> ArrayDataset | None:
+        """Test inputs with the camouflaged-poisoning trigger, when that abuse is set up."""
+        m = self.config.malicious
+        if m.behaviour != "camouflage" or m.poison_target >= self.world.info.num_classes:
+            return None
+        return triggered_test_set(
+            self.world.test, m.poison_target, self.config.canary.trigger_size, corner="top-left"
+        )
+
     def rows_for(self, keys: set[str]) -> list[dict[str, Any]]:
         """Round rows of training and of the given method keys (without the key)."""
         return [
@@ -378,7 +394,9 @@ class _Run:
         received = gather_requests(
             self.grid, registry, timeout=fed.timeout, min_fraction=fed.min_reply_fraction
         )
-        verification = verify_requests(received, registry)
+        verification = verify_requests(
+            received, registry, checks_for(self.config.defense.verify_owner)
+        )
         for d in verification.decisions:
             verdict = "accepted" if d.accepted else "refused"
             what = (
@@ -541,6 +559,8 @@ class _Run:
                 forgotten_data,
                 self.world.triggered_test,
                 self.config.canary.target_class,
+                poison_test=self.poison_test(),
+                poison_target=self.config.malicious.poison_target,
             ),
             reference,
             self.parameter_keys,

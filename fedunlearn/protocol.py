@@ -136,9 +136,14 @@ class AscentInstruction:
     learning_rate: float
     stop_accuracy: float
     seed: int
+    records: tuple[int, ...] = ()
+    """Ascend on these of the client's records only (record-level unlearning); the
+    reference is then the model as sent."""
 
     def to_config(self) -> ConfigRecord:
-        return ConfigRecord({k.replace("_", "-"): v for k, v in asdict(self).items()})
+        values = asdict(self)
+        values["records"] = [int(i) for i in self.records]
+        return ConfigRecord({k.replace("_", "-"): v for k, v in values.items()})
 
     @classmethod
     def from_config(cls, record: ConfigRecord) -> AscentInstruction:
@@ -151,6 +156,7 @@ class AscentInstruction:
                 learning_rate=float(record["learning-rate"]),
                 stop_accuracy=float(record["stop-accuracy"]),
                 seed=int(record["seed"]),
+                records=tuple(int(i) for i in record.get("records", [])),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise ProtocolError(f"malformed ascent instruction: {err}") from err

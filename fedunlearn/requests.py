@@ -231,12 +231,19 @@ def well_formed(received: ReceivedRequest, registry: ClientRegistry) -> str | No
     return None
 
 
-def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse a request to remove any client other than the requester (forgery)."""
+def known_target(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a request naming a client the server does not know."""
     assert received.request is not None
     target = received.request.target_client
     if target not in registry:
         return f"client {received.requester} asked to remove unknown client {target}"
+    return None
+
+
+def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a request to remove any client other than the requester (forgery)."""
+    assert received.request is not None
+    target = received.request.target_client
     if target != received.requester:
         return (
             f"client {received.requester} asked to remove client {target}'s data; "
@@ -245,7 +252,12 @@ def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | Non
     return None
 
 
-DEFAULT_CHECKS: tuple[RequestCheck, ...] = (well_formed, owner_only)
+DEFAULT_CHECKS: tuple[RequestCheck, ...] = (well_formed, known_target, owner_only)
+
+
+def checks_for(verify_owner: bool) -> tuple[RequestCheck, ...]:
+    """The pre-unlearning checks a server runs (``[defense]``)."""
+    return DEFAULT_CHECKS if verify_owner else (well_formed, known_target)
 
 
 @dataclass

@@ -138,6 +138,12 @@ class ClientRole:
         reference = dict(arrays)
         last = self.setup.state.get(LAST_MODEL)
         p = instruction.weight
+        data = self.setup.data
+        if instruction.records:  # record level: ascend on those records, from the model sent
+            data = data.subset(np.flatnonzero(np.isin(data.ids, instruction.records)))
+            if len(data) == 0:
+                raise ValueError(f"client {self.client_id} holds none of the records to unlearn")
+            p = 0.0
         if 0 < p < 1 and isinstance(last, ArrayRecord):
             mine = from_record(last)
             reference = {k: (np.asarray(arrays[k]) - p * mine[k]) / (1 - p) for k in arrays}
@@ -147,7 +153,7 @@ class ClientRole:
         radius = instruction.radius or self.default_radius(model)
         result = projected_gradient_ascent(
             model,
-            self.setup.data,
+            data,
             anchor,
             radius=radius,
             epochs=instruction.epochs,
@@ -163,6 +169,7 @@ class ClientRole:
             "radius": radius,
             "distance": result.distance,
             "used-own-model": float(isinstance(last, ArrayRecord) and 0 < p < 1),
+            "records": float(len(data)),
         }
         return model_to_arrays(model), metrics
 

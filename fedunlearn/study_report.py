@@ -116,6 +116,8 @@ def write_report(folder: str | Path) -> Path:
             cells.append(_fmt(mean, std, len(members)))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
+    if "malicious.control" in params:
+        lines += threat_effects(rows, [p for p in params if p != "malicious.control"])
     figures = plot_metrics(rows, params, metrics, folder)
     tradeoff = plot_tradeoff(rows, params, folder)
     roc = plot_roc(folder)
@@ -253,3 +255,50 @@ def plot_roc(folder: Path) -> Path | None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+THREAT_COLUMNS = (
+    ("accuracy_change", "Δ clean acc (unlearned - original)"),
+    ("attack_success_rate", "canary ASR"),
+    ("poison_success_rate", "poison ASR"),
+    ("client_epochs", "client epochs"),
+)
+
+
+def threat_effects(rows: list[dict[str, Any]], others: list[str]) -> list[str]:
+    """Attack against control (``malicious.control``), paired by seed and method: each
+    figure under attack and under control, and the cost multiplier attack / control."""
+    for row in rows:
+        row["accuracy_change"] = row.get("clean_accuracy", float("nan")) - row.get(
+            "original_clean_accuracy", float("nan")
+        )
+    pairs: dict[tuple, dict[bool, dict[str, Any]]] = {}
+    for row in rows:
+        key = (*(row.get(p) for p in others), row["method"], row["seed"])
+        pairs.setdefault(key, {})[str(row["malicious.control"]).lower() == "true"] = row
+    groups: dict[tuple, list[dict[bool, dict[str, Any]]]] = {}
+    for key, pair in pairs.items():
+        if len(pair) == 2:
+            groups.setdefault(key[:-1], []).append(pair)
+    header = [*others, "method", "seeds"]
+    for _, name in THREAT_COLUMNS:
+        header += [f"{name}: attack", f"{name}: control"]
+    header.append("cost multiplier (epochs attack / control)")
+    lines = ["## Malicious unlearning against an honest control", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "---|" * len(header))
+    for key, members in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+        cells = [str(v) for v in key] + [str(len(members))]
+        for column, _ in THREAT_COLUMNS:
+            for side in (False, True):
+                mean, std = _mean_std([m[side].get(column, float("nan")) for m in members])
+                cells.append(_fmt(mean, std, len(members)))
+        ratios = [
+            m[False].get("client_epochs", float("nan")) / m[True]["client_epochs"]
+            for m in members
+            if m[True].get("client_epochs")
+        ]
+        mean, std = _mean_std(ratios)
+        cells.append(_fmt(mean, std, len(ratios)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]

@@ -16,7 +16,12 @@ once its accuracy on its own data falls below ``stop_accuracy``. The server then
 Needs from the history: only who took part in the last round (for ``p``); the client
 keeps its own last local model. Cost: the ascent (at most ``epochs`` epochs of one
 client) plus ``post_rounds`` federated rounds. Several forgotten clients ascend one
-after another. Whole clients only.
+after another.
+
+Record-level requests (a variant, not in the paper): the requesting client ascends on
+the named records only, starting from the model as it is (no reference to subtract),
+within the same ball; the post-training rounds then run with everyone, the requester
+leaving those records out.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class PGA(UnlearningMethod):
     """
 
     name = "pga"
+    supports_records = True
 
     def __init__(
         self,
@@ -105,9 +111,11 @@ class PGA(UnlearningMethod):
         cost = Cost()
         model = job.original
         ascents = []
-        for client in sorted(job.new.clients):
+        targets = [(c, ()) for c in sorted(job.new.clients)] + list(job.new.records)
+        for client, records in targets:
             instruction = AscentInstruction(
-                weight=self.share_in_last_round(job, client),
+                records=tuple(records),
+                weight=self.share_in_last_round(job, client) if not records else 0.0,
                 radius=self.radius,
                 epochs=self.epochs,
                 batch_size=self.batch_size,

@@ -1,0 +1,123 @@
+"""The malicious unlearner: takes part in training, then abuses unlearning.
+
+Its behaviour comes from ``[malicious]`` (see :class:`fedunlearn.config.MaliciousConfig`):
+
+* ``forge``: asks to remove another client's data (the server's owner check, a
+  defence, refuses it; with ``defense.verify_owner = false`` it goes through);
+* ``over_unlearn``: trains on records it crafts near the decision boundary (the average
+  of two records of different classes, labelled as the first), then asks to remove
+  them, hoping an approximate method damages the model while "forgetting" them;
+* ``camouflage`` (Di et al., "Hidden Poison: Machine Unlearning Enables Camouflaged
+  Poisoning Attacks", 2022): trains on poison records (a second trigger, in the
+  top-left corner, relabelled to ``poison_target``) together with camouflage records
+  (the same trigger, true labels) that keep the poison dormant; then asks to remove
+  the camouflage, so the poison wakes up;
+* ``flood``: asks to remove ``records`` of its records in ``requests`` separate
+  requests, each a separate unlearning when the server serves requests one by one.
+
+With ``control = true`` it asks instead for an honest removal of the same size, which
+is what every effect is measured against. Its crafted records get ids far above the
+dataset's, so they never collide with real records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedunlearn.canary import apply_trigger
+from fedunlearn.data import ArrayDataset
+from fedunlearn.requests import UnlearningRequest
+from fedunlearn.roles import ClientRole, ClientSetup
+from fedunlearn.training import derive_seed
+
+CRAFTED_ID_BASE = 10**8
+
+
+class MaliciousUnlearner(ClientRole):
+    """A participant that abuses unlearning requests (see the module docstring)."""
+
+    name = "malicious-unlearner"
+
+    def __init__(self, setup: ClientSetup) -> None:
+        super().__init__(setup)
+        self.genuine = setup.data
+        self.crafted = np.zeros(0, dtype=np.int64)  # ids it will ask to remove
+        m = self.config.malicious
+        if m.behaviour == "over_unlearn":
+            extra = self._boundary_records(m.records)
+            self.crafted = extra.ids
+            setup.data = _join(setup.data, extra)
+        elif m.behaviour == "camouflage":
+            poison, camouflage = self._camouflaged_poison(m.poison, m.camouflage, m.poison_target)
+            self.crafted = camouflage.ids
+            setup.data = _join(_join(setup.data, poison), camouflage)
+
+    def _rng(self, purpose: str) -> np.random.Generator:
+        return np.random.default_rng(derive_seed(self.config.seed, purpose, self.client_id) % 2**32)
+
+    def _ids(self, count: int, offset: int) -> np.ndarray:
+        start = CRAFTED_ID_BASE + self.client_id * 10**5 + offset
+        return np.arange(start, start + count, dtype=np.int64)
+
+    def _boundary_records(self, count: int) -> ArrayDataset:
+        """Averages of two genuine records of different classes, labelled as the first."""
+        rng = self._rng("boundary")
+        data = self.genuine
+        xs, ys = [], []
+        while len(xs) < count:
+            a, b = rng.choice(len(data), size=2, replace=False)
+            if data.y[a] == data.y[b]:
+                continue
+            xs.append(0.5 * (data.x[a] + data.x[b]))
+            ys.append(data.y[a])
+        return ArrayDataset(
+            np.stack(xs).astype(np.float32), np.array(ys, np.int64), self._ids(count, 0)
+        )
+
+    def _camouflaged_poison(
+        self, poison: int, camouflage: int, target: int
+    ) -> tuple[ArrayDataset, ArrayDataset]:
+        """Poison (trigger, target label) and camouflage (trigger, true label) records."""
+        rng = self._rng("camouflage")
+        data = self.genuine
+        eligible = np.flatnonzero(data.y != target)
+        picks = rng.choice(
+            eligible, size=poison + camouflage, replace=len(eligible) < poison + camouflage
+        )
+        size = self.config.canary.trigger_size
+        x = apply_trigger(data.x[picks], size, corner="top-left")
+        poisoned = ArrayDataset(
+            x[:poison], np.full(poison, target, np.int64), self._ids(poison, 20_000)
+        )
+        hidden = ArrayDataset(
+            x[poison:], data.y[picks[poison:]].copy(), self._ids(camouflage, 40_000)
+        )
+        return poisoned, hidden
+
+    def _genuine_ids(self, count: int, purpose: str) -> tuple[int, ...]:
+        ids = self._rng(purpose).choice(
+            self.genuine.ids, size=min(count, len(self.genuine)), replace=False
+        )
+        return tuple(sorted(int(i) for i in ids))
+
+    def unlearning_requests(self) -> list[UnlearningRequest]:
+        m = self.config.malicious
+        me = self.client_id
+        if m.behaviour == "forge":
+            return [UnlearningRequest(me if m.control else m.victim)]
+        if m.behaviour in ("over_unlearn", "camouflage"):
+            if m.control:
+                return [UnlearningRequest(me, self._genuine_ids(len(self.crafted), "control"))]
+            return [UnlearningRequest(me, tuple(int(i) for i in self.crafted))]
+        # flood: the same records, in many small requests or (control) in one
+        ids = self._genuine_ids(m.records, "flood")
+        if m.control:
+            return [UnlearningRequest(me, ids)]
+        parts = np.array_split(np.array(ids), min(m.requests, len(ids)))
+        return [UnlearningRequest(me, tuple(int(i) for i in part)) for part in parts if len(part)]
+
+
+def _join(a: ArrayDataset, b: ArrayDataset) -> ArrayDataset:
+    return ArrayDataset(
+        np.concatenate([a.x, b.x]), np.concatenate([a.y, b.y]), np.concatenate([a.ids, b.ids])
+    )
