@@ -43,10 +43,11 @@ class ModelAudit:
     attack_success_rate: float
     l2_to_reference: float
     kl_to_reference: float
-    poison_success_rate: float = float("nan")
+    poison_success_rate: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return asdict(self)
+        """The figures that apply (``poison_success_rate`` only with a poisoner)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ class Auditor:
         asr = float("nan")
         if d.triggered_test is not None:
             asr = attack_success_rate(self._logits(arrays, d.triggered_test.x), d.target_class)
-        poison = float("nan")
+        poison = None
         if d.poison_test is not None:
             poison = attack_success_rate(self._logits(arrays, d.poison_test.x), d.poison_target)
         return ModelAudit(

@@ -159,7 +159,7 @@ class CanaryConfig:
     target_class: int = _opt(0, "class the trigger maps to", ge=0)
     trigger_size: int = _opt(3, "side of the square pixel trigger", ge=1)
     memorization: int = _opt(
-        0,
+        50,
         "noise records with random labels added to that client's data: fit only by "
         "memorising, they make membership inference measurable",
         ge=0,

@@ -83,8 +83,15 @@ def test_record_level_requests_are_served_by_methods_that_can(tmp_path: Path) ->
     metrics = result.metrics
     canary = metrics["forgotten"]["records"]["0"]
     assert metrics["forgotten"]["clients"] == [] and len(canary) > 0
-    assert set(metrics["models"]) == {"original", "retrain", "rollback", "federaser", "finetune"}
-    for skipped in ("fedaccum", "subtract", "pga", "fedrecover", "fedrecovery"):
+    assert set(metrics["models"]) == {
+        "original",
+        "retrain",
+        "rollback",
+        "federaser",
+        "finetune",
+        "pga",
+    }
+    for skipped in ("fedaccum", "subtract", "fedrecover", "fedrecovery"):
         assert "whole clients only" in metrics["errors"][skipped]
     models = metrics["models"]
     assert models["retrain"]["attack_success_rate"] < models["original"]["attack_success_rate"]
