@@ -35,4 +35,4 @@ class HonestClient(ClientRole):
             rng = np.random.default_rng(derive_seed(self.config.seed, "records", self.client_id))
             count = max(1, round(u.record_fraction * len(self.setup.data)))
             ids = rng.choice(self.setup.data.ids, size=count, replace=False)
-        return [UnlearningRequest(self.client_id, tuple(sorted(int(i) for i in ids)))]
+        return [self.request_records(ids)]

@@ -4,6 +4,9 @@ Its behaviour comes from ``[malicious]`` (see :class:`fedunlearn.config.Maliciou
 
 * ``forge``: asks to remove another client's data (the server's owner check, a
   defence, refuses it; with ``defense.verify_owner = false`` it goes through);
+* ``forge_records``: asks to remove ``records`` records it never held, claiming them
+  as its own with made-up proofs (the commitment check refuses them; without it the
+  server spends an unlearning on them);
 * ``over_unlearn``: trains on records it crafts near the decision boundary (the average
   of two records of different classes, labelled as the first), then asks to remove
   them, hoping an approximate method damages the model while "forgetting" them;
@@ -105,16 +108,26 @@ class MaliciousUnlearner(ClientRole):
         me = self.client_id
         if m.behaviour == "forge":
             return [UnlearningRequest(me if m.control else m.victim)]
+        if m.behaviour == "forge_records":
+            if m.control:
+                return [self.request_records(self._genuine_ids(m.records, "control"))]
+            # Ids it never held, claimed as its own, with made-up proofs.
+            own = set(self.genuine.ids.tolist())
+            rng = self._rng("forge-records")
+            space = np.setdiff1d(np.arange(int(self.genuine.ids.max()) * 4 + 1), list(own))
+            ids = tuple(sorted(int(i) for i in rng.choice(space, size=m.records, replace=False)))
+            fake = tuple(rng.bytes(32) for _ in ids)
+            return [UnlearningRequest(me, ids, fake)]
         if m.behaviour in ("over_unlearn", "camouflage"):
             if m.control:
-                return [UnlearningRequest(me, self._genuine_ids(len(self.crafted), "control"))]
-            return [UnlearningRequest(me, tuple(int(i) for i in self.crafted))]
+                return [self.request_records(self._genuine_ids(len(self.crafted), "control"))]
+            return [self.request_records(self.crafted)]
         # flood: the same records, in many small requests or (control) in one
         ids = self._genuine_ids(m.records, "flood")
         if m.control:
-            return [UnlearningRequest(me, ids)]
+            return [self.request_records(ids)]
         parts = np.array_split(np.array(ids), min(m.requests, len(ids)))
-        return [UnlearningRequest(me, tuple(int(i) for i in part)) for part in parts if len(part)]
+        return [self.request_records(part.tolist()) for part in parts if len(part)]
 
 
 def _join(a: ArrayDataset, b: ArrayDataset) -> ArrayDataset:

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
 
-from flwr.app import Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedunlearn.arrays import from_record, to_record
@@ -137,7 +137,8 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
     def identify(msg: Message, context: Context) -> Message:
         role = role_of_message(msg, context)
         metrics = MetricRecord({CLIENT_ID: role.client_id, NUM_EXAMPLES: len(role.setup.data)})
-        return Message(RecordDict({METRICS: metrics}), reply_to=msg)
+        commitment = ConfigRecord({"digests": role.commitment()})
+        return Message(RecordDict({METRICS: metrics, "commitment": commitment}), reply_to=msg)
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
@@ -160,6 +161,13 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
         role = role_of_message(msg, context)
         metrics = role.evaluate(from_record(msg.content[ARRAYS]))
         record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
+        return Message(RecordDict({METRICS: record}), reply_to=msg)
+
+    @app.query("privacy")
+    def privacy(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        spent = {f"epsilon/{phase}": value for phase, value in role.privacy_spent().items()}
+        record = MetricRecord({CLIENT_ID: role.client_id, **spent})
         return Message(RecordDict({METRICS: record}), reply_to=msg)
 
     @app.query("attack")

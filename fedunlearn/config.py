@@ -239,10 +239,33 @@ class AttackConfig:
 
 
 @dataclass(frozen=True)
+class PrivacyConfig:
+    """``[privacy]``: differential privacy of training (see :mod:`fedunlearn.privacy`).
+
+    ``local``: every client trains with Opacus DP-SGD (clip per-sample gradients to
+    ``max_grad_norm``, add noise ``noise_multiplier``, or the noise that makes training
+    spend ``target_epsilon``). ``central``: Flower's server-side fixed-clipping wrapper
+    clips client updates to ``clipping_norm`` and noises the aggregate.
+    """
+
+    mode: str = _opt("none", "where DP noise is added", choices=("none", "local", "central"))
+    noise_multiplier: float = _opt(1.0, "Gaussian noise / clipping norm", ge=0)
+    target_epsilon: float = _opt(
+        0.0,
+        "local: choose the noise so training spends this epsilon (0: use noise_multiplier)",
+        ge=0,
+    )
+    delta: float = _opt(1e-5, "the delta of the (epsilon, delta) guarantee", gt=0, lt=1)
+    max_grad_norm: float = _opt(1.0, "local: per-sample gradient clipping norm", gt=0)
+    clipping_norm: float = _opt(1.0, "central: client update clipping norm", gt=0)
+
+
+@dataclass(frozen=True)
 class MaliciousConfig:
     """``[malicious]``: what a ``malicious-unlearner`` client does with unlearning.
 
     * ``forge``: asks to remove client ``victim``'s data (not its own);
+    * ``forge_records``: asks to remove ``records`` records it never held;
     * ``over_unlearn``: trains on ``records`` records it crafts near the decision
       boundary (mixes of two classes), then asks to remove them;
     * ``camouflage``: trains on ``poison`` records carrying a second trigger relabelled
@@ -256,7 +279,9 @@ class MaliciousConfig:
     """
 
     behaviour: str = _opt(
-        "forge", "the abuse", choices=("forge", "over_unlearn", "camouflage", "flood")
+        "forge",
+        "the abuse",
+        choices=("forge", "forge_records", "over_unlearn", "camouflage", "flood"),
     )
     control: bool = _opt(False, "make an honest request of the same size instead")
     victim: int = _opt(1, "forge: the client whose data it asks to remove", ge=0)
@@ -274,6 +299,10 @@ class DefenseConfig:
     verify_owner: bool = _opt(
         True, "refuse a request to remove any client's data but the requester's own"
     )
+    verify_commitment: bool = _opt(
+        True, "refuse records the requester did not commit to (salted hashes) when it joined"
+    )
+    max_requests: int = _opt(0, "requests accepted per client over a run (0: no limit)", ge=0)
 
 
 @dataclass(frozen=True)
@@ -315,6 +344,7 @@ SECTIONS: dict[str, type] = {
     "unlearning": UnlearningConfig,
     "roles": RolesConfig,
     "attack": AttackConfig,
+    "privacy": PrivacyConfig,
     "malicious": MaliciousConfig,
     "defense": DefenseConfig,
     "output": OutputConfig,
@@ -337,6 +367,7 @@ class ExperimentConfig:
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     roles: RolesConfig = field(default_factory=RolesConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     malicious: MaliciousConfig = field(default_factory=MaliciousConfig)
     defense: DefenseConfig = field(default_factory=DefenseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)

@@ -53,6 +53,7 @@ from fedunlearn.history import UpdateHistory
 from fedunlearn.leakage import run_leakage_audit, write_leakage
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
+from fedunlearn.privacy import central_dp_trainer, central_epsilon, gather_epsilon, method_epsilon
 from fedunlearn.progress import PhaseProgress
 from fedunlearn.protocol import TrainInstruction
 from fedunlearn.report import write_failure, write_results
@@ -316,13 +317,52 @@ class _Run:
             seed=config.seed,
             phase="train",
         )
-        self.trainer: type = resolve_components(config).trainer
+        self.trainer: Any = resolve_components(config).trainer
+        p = config.privacy
+        if p.mode == "central":
+            sampled = min(
+                fed.num_clients,
+                max(fed.min_train_clients, int(fed.fraction_train * fed.num_clients)),
+            )
+            self.trainer = central_dp_trainer(
+                self.trainer, p.noise_multiplier, p.clipping_norm, sampled
+            )
         # (stage, method key) -> outcome, so a method several runs ask for runs once.
         self._outcomes: dict[tuple[int, str], UnlearningOutcome | str] = {}
 
     def new_model(self) -> nn.Module:
         m, info = self.config.model, self.world.info
         return build_model(m.name, info.input_shape, info.num_classes, m.hidden, self.config.seed)
+
+    def privacy_report(
+        self, shared: _Shared, config: ExperimentConfig, components: Components
+    ) -> dict[str, Any]:
+        """Epsilon spent: per client (local DP) or by the server's releases (central)."""
+        p, fed = config.privacy, config.federation
+        methods = components.to_run()
+        if p.mode == "central":
+            sampled = min(
+                fed.num_clients,
+                max(fed.min_train_clients, int(fed.fraction_train * fed.num_clients)),
+            )
+            eps = central_epsilon(
+                p.noise_multiplier, sampled / fed.num_clients, config.training.rounds, p.delta
+            )
+            return {
+                "mode": "central",
+                "delta": p.delta,
+                "noise_multiplier": p.noise_multiplier,
+                "training_epsilon": eps,
+                "epsilon": {label: eps for label, _ in methods},
+            }
+        per_client = gather_epsilon(self.grid, shared.registry, fed.timeout)
+        return {
+            "mode": "local",
+            "delta": p.delta,
+            "training_epsilon": method_epsilon(per_client, None),
+            "epsilon": {label: method_epsilon(per_client, type(m).phase) for label, m in methods},
+            "per_client": {str(c): v for c, v in sorted(per_client.items())},
+        }
 
     def poison_test(self) -> ArrayDataset | None:
         """Test inputs with the camouflaged-poisoning trigger, when that abuse is set up."""
@@ -394,8 +434,9 @@ class _Run:
         received = gather_requests(
             self.grid, registry, timeout=fed.timeout, min_fraction=fed.min_reply_fraction
         )
+        d = self.config.defense
         verification = verify_requests(
-            received, registry, checks_for(self.config.defense.verify_owner)
+            received, registry, checks_for(d.verify_owner, d.verify_commitment, d.max_requests)
         )
         for d in verification.decisions:
             verdict = "accepted" if d.accepted else "refused"
@@ -414,6 +455,14 @@ class _Run:
         """Unlearn, audit and write the results of one experiment of the group."""
         models, reports, errors, details, keys = self.unlearn(shared, components, run_dir)
         metrics = self.summarise(shared, config, components, reports, errors, details)
+        if config.privacy.mode != "none":
+            metrics["privacy"] = self.privacy_report(shared, config, components)
+            metrics.setdefault("table_columns", {})
+            for label in models:
+                if label != "original":
+                    column = metrics["table_columns"].setdefault(label, {})
+                    column["epsilon"] = metrics["privacy"]["epsilon"].get(label, float("nan"))
+                    column["training_epsilon"] = metrics["privacy"]["training_epsilon"]
         if config.attack.enabled and len(models) > 1:
             self.progress.note(
                 f"leakage audit: {config.attack.attacker} attacks {len(models)} models"
@@ -426,11 +475,12 @@ class _Run:
             )
             metrics["attacks"] = leakage.metrics
             metrics["attack_setup"] = leakage.setup
-            metrics["table_columns"] = {
-                label: leakage.columns_for(label, components.reference_label)
-                for label in models
-                if label != "original"
-            }
+            columns = metrics.setdefault("table_columns", {})
+            for label in models:
+                if label != "original":
+                    columns.setdefault(label, {}).update(
+                        leakage.columns_for(label, components.reference_label)
+                    )
             write_leakage(leakage, run_dir, config.output.figures)
         result = ExperimentResult(
             config, run_dir, metrics, self.rows_for(keys), models, shared.history

@@ -38,6 +38,8 @@ class ClientInfo:
     client_id: int
     node_id: int
     num_examples: int
+    commitment: frozenset[bytes] = frozenset()
+    """Digests of the records the client committed to when it joined."""
 
 
 class ClientRegistry:
@@ -71,11 +73,13 @@ class ClientRegistry:
         for reply in replies:
             try:
                 metrics = reply.content[METRICS]
+                committed = reply.content.config_records.get("commitment")
                 infos.append(
                     ClientInfo(
                         client_id=int(metrics[CLIENT_ID]),
                         node_id=reply.metadata.src_node_id,
                         num_examples=int(metrics[NUM_EXAMPLES]),
+                        commitment=frozenset(committed["digests"]) if committed else frozenset(),
                     )
                 )
             except (KeyError, TypeError, ValueError) as err:
@@ -111,6 +115,10 @@ class ClientRegistry:
             return self._by_node[node_id].client_id
         except KeyError:
             raise FederationError(f"message from unknown node {node_id}") from None
+
+    def commitment(self, client_id: int) -> frozenset[bytes]:
+        """The record digests the client committed to when it joined."""
+        return self._by_client[client_id].commitment
 
     def num_examples(self, client_id: int) -> int:
         """Examples the client reported when it joined."""

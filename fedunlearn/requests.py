@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from flwr.app import ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
+from fedunlearn.commitment import uncommitted
 from fedunlearn.federation import ClientRegistry, send_and_check
 from fedunlearn.protocol import REQUESTS
 
@@ -38,10 +39,14 @@ class UnlearningRequest:
         The client whose data should be forgotten. Only that client may ask.
     record_ids : tuple of int
         Records to forget; empty means the whole client.
+    proofs : tuple of bytes
+        For each record, the nonce that opens the requester's commitment to it.
     """
 
     target_client: int
     record_ids: tuple[int, ...] = ()
+    proofs: tuple[bytes, ...] = ()
+    """Commitment openings of ``record_ids`` (see :mod:`fedunlearn.commitment`)."""
 
     @property
     def whole_client(self) -> bool:
@@ -54,6 +59,7 @@ class UnlearningRequest:
                 "target-client": int(self.target_client),
                 "scope": "client" if self.whole_client else "records",
                 "record-ids": [int(r) for r in self.record_ids],
+                "record-proofs": [bytes(p) for p in self.proofs],
             }
         )
 
@@ -76,7 +82,12 @@ class UnlearningRequest:
                 f"scope {scope!r} does not match {len(ids)} record ids "
                 "(use scope 'client' with no ids, or 'records' with some)"
             )
-        return cls(target_client=int(target), record_ids=tuple(sorted(set(ids))))
+        if len(set(ids)) != len(ids):
+            raise RequestFormatError("'record-ids' names a record twice")
+        proofs = record.get("record-proofs", [])
+        if not isinstance(proofs, list) or not all(isinstance(p, bytes) for p in proofs):
+            raise RequestFormatError("'record-proofs' must be a list of bytes")
+        return cls(target_client=int(target), record_ids=tuple(ids), proofs=tuple(proofs))
 
 
 @dataclass(frozen=True)
@@ -252,12 +263,65 @@ def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | Non
     return None
 
 
-DEFAULT_CHECKS: tuple[RequestCheck, ...] = (well_formed, known_target, owner_only)
+def committed_records(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a record-level request naming records the requester did not commit to
+    when it joined (records it never held)."""
+    assert received.request is not None
+    request = received.request
+    if request.whole_client:
+        return None
+    missing = uncommitted(
+        registry.commitment(received.requester), request.record_ids, request.proofs
+    )
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        return (
+            f"client {received.requester} asked to remove {len(missing)} records it did "
+            f"not commit to when it joined ({shown})"
+        )
+    return None
 
 
-def checks_for(verify_owner: bool) -> tuple[RequestCheck, ...]:
-    """The pre-unlearning checks a server runs (``[defense]``)."""
-    return DEFAULT_CHECKS if verify_owner else (well_formed, known_target)
+class RateLimit:
+    """Refuse a client's requests beyond ``limit`` (counted over the run)."""
+
+    __name__ = "rate_limit"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.counts: dict[int, int] = {}
+
+    def __call__(self, received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+        count = self.counts.get(received.requester, 0)
+        if count >= self.limit:
+            return (
+                f"client {received.requester} already made {count} requests; the limit is "
+                f"{self.limit} (defense.max_requests)"
+            )
+        self.counts[received.requester] = count + 1
+        return None
+
+
+DEFAULT_CHECKS: tuple[RequestCheck, ...] = (
+    well_formed,
+    known_target,
+    owner_only,
+    committed_records,
+)
+
+
+def checks_for(
+    verify_owner: bool = True, verify_commitment: bool = True, max_requests: int = 0
+) -> tuple[RequestCheck, ...]:
+    """The pre-unlearning checks a server runs, from ``[defense]`` (defence stage S1)."""
+    checks: list[RequestCheck] = [well_formed, known_target]
+    if verify_owner:
+        checks.append(owner_only)
+    if verify_commitment:
+        checks.append(committed_records)
+    if max_requests:
+        checks.append(RateLimit(max_requests))
+    return tuple(checks)
 
 
 @dataclass
@@ -288,7 +352,13 @@ def verify_requests(
             reason = check(item, registry)
             if reason is not None:
                 verification.decisions.append(
-                    RequestDecision(item.requester, item.request, False, reason, check.__name__)
+                    RequestDecision(
+                        item.requester,
+                        item.request,
+                        False,
+                        reason,
+                        getattr(check, "__name__", type(check).__name__),
+                    )
                 )
                 break
         else:

@@ -25,7 +25,8 @@ A role is built afresh for every message; state that must last across rounds goe
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+import math
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -35,13 +36,23 @@ from flwr.app import ArrayRecord, RecordDict
 from torch import nn
 
 from fedunlearn.arrays import Arrays, from_record, load_arrays, model_to_arrays, to_record
+from fedunlearn.commitment import client_secret, commit, prove
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset, DatasetInfo
 from fedunlearn.models import build_model
 from fedunlearn.plugins import load_plugin
+from fedunlearn.privacy import (
+    DPTraining,
+    load_history,
+    noise_for_target,
+    save_history,
+    spent,
+    train_privately,
+)
 from fedunlearn.protocol import AscentInstruction, TrainInstruction, TrainReport
 from fedunlearn.requests import UnlearningRequest
 from fedunlearn.training import (
+    LocalTrainingResult,
     derive_seed,
     evaluate,
     projected_gradient_ascent,
@@ -108,21 +119,62 @@ class ClientRole:
         model = self.new_model()
         load_arrays(model, arrays)
         data = self.training_data(instruction)
-        result = train_locally(
+        seed = derive_seed(instruction.seed, instruction.server_round, self.client_id)
+        if self.config.privacy.mode == "local":
+            result = self.fit_privately(model, data, instruction, seed % 2**62)
+        else:
+            result = train_locally(
+                model,
+                data,
+                epochs=instruction.epochs,
+                batch_size=instruction.batch_size,
+                learning_rate=instruction.learning_rate,
+                momentum=instruction.momentum,
+                weight_decay=instruction.weight_decay,
+                seed=seed,
+            )
+        report = TrainReport(len(data), self.client_id, result.epochs, result.steps, result.loss)
+        weights = model_to_arrays(model)
+        if instruction.phase == "train":  # kept for unlearning by gradient ascent
+            self.setup.state[LAST_MODEL] = to_record(weights)
+        return weights, report
+
+    def noise_multiplier(self) -> float:
+        """This client's DP-SGD noise: the configured one, or the one that makes its
+        planned training spend ``privacy.target_epsilon``."""
+        p, t = self.config.privacy, self.config.training
+        if not p.target_epsilon:
+            return p.noise_multiplier
+        n = len(self.setup.data)
+        rate = min(1.0, t.batch_size / n)
+        steps_per_round = max(1, math.ceil(t.local_epochs * math.ceil(1 / rate)))
+        rounds = max(1, math.ceil(t.rounds * self.config.federation.fraction_train))
+        return noise_for_target(p.target_epsilon, p.delta, rate, rounds * steps_per_round)
+
+    def fit_privately(
+        self, model: nn.Module, data: ArrayDataset, instruction: TrainInstruction, seed: int
+    ) -> LocalTrainingResult:
+        """One round of DP-SGD; the accountant history of this phase grows in the
+        client's state (see :mod:`fedunlearn.privacy`)."""
+        p = self.config.privacy
+        history = load_history(self.setup.state, instruction.phase)
+        result, history = train_privately(
             model,
             data,
             epochs=instruction.epochs,
             batch_size=instruction.batch_size,
             learning_rate=instruction.learning_rate,
             momentum=instruction.momentum,
-            weight_decay=instruction.weight_decay,
-            seed=derive_seed(instruction.seed, instruction.server_round, self.client_id),
+            seed=seed,
+            dp=DPTraining(self.noise_multiplier(), p.max_grad_norm),
+            history=history,
         )
-        report = TrainReport(len(data), self.client_id, result.epochs, result.steps, result.loss)
-        weights = model_to_arrays(model)
-        if instruction.phase == "train":  # kept for unlearning by gradient ascent
-            self.setup.state[LAST_MODEL] = to_record(weights)
-        return weights, report
+        save_history(self.setup.state, instruction.phase, history)
+        return result
+
+    def privacy_spent(self) -> dict[str, float]:
+        """Epsilon this client spent: after training, and with each unlearning phase."""
+        return spent(self.setup.state, self.config.privacy.delta)
 
     def ascend(
         self, arrays: Arrays, instruction: AscentInstruction
@@ -206,6 +258,16 @@ class ClientRole:
     def unlearning_requests(self) -> list[UnlearningRequest]:
         """Requests to send when the server gathers them (none by default)."""
         return []
+
+    def commitment(self) -> list[bytes]:
+        """Digests of the records it holds, sent when it joins (:mod:`fedunlearn.commitment`)."""
+        return commit(client_secret(self.setup.state), self.setup.data.ids)
+
+    def request_records(self, record_ids: Sequence[int]) -> UnlearningRequest:
+        """A request to forget some of its records, with the proofs that it holds them."""
+        ids = tuple(sorted(int(i) for i in record_ids))
+        proofs = tuple(prove(client_secret(self.setup.state), ids))
+        return UnlearningRequest(self.client_id, ids, proofs)
 
     def attack(self, content: RecordDict) -> RecordDict:
         """Answer a ``query.attack`` (see :mod:`fedunlearn.leakage`). Only inference

@@ -113,7 +113,7 @@ class UnlearningJob:
     rounds: int
     sampling: SamplingPlan
     seed: int
-    trainer: type
+    trainer: Callable[..., Any]
     new: ForgetSet | None = None
     new_model: Callable[[], nn.Module] | None = None
     server_data: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.float32))
@@ -202,6 +202,9 @@ class UnlearningMethod(ABC):
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = False
     supports_records: ClassVar[bool] = False
+    phase: ClassVar[str | None] = None
+    """The training phase its client rounds run under (``instruction.phase``), or None
+    when clients do not train; DP clients account each phase separately."""
 
     @abstractmethod
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:

@@ -159,6 +159,7 @@ class FedEraser(UnlearningMethod):
     """
 
     name = "federaser"
+    phase = "calibrate"
     supports_records = True
 
     def __init__(

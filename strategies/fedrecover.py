@@ -177,6 +177,7 @@ class FedRecover(UnlearningMethod):
     """
 
     name = "fedrecover"
+    phase = "recover"
 
     def __init__(
         self,

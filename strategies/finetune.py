@@ -33,6 +33,7 @@ class FineTune(UnlearningMethod):
     """
 
     name = "finetune"
+    phase = "finetune"
     supports_records = True
 
     def __init__(self, rounds: int = 5) -> None:

@@ -64,6 +64,7 @@ class PGA(UnlearningMethod):
     """
 
     name = "pga"
+    phase = "pga-post"
     supports_records = True
 
     def __init__(

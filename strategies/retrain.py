@@ -26,6 +26,7 @@ class Retrain(UnlearningMethod):
     """Retrain from the initial model on the remaining clients (no options)."""
 
     name = "retrain"
+    phase = "retrain"
     exact = True
     supports_records = True
 

@@ -43,6 +43,7 @@ class Rollback(UnlearningMethod):
     """Exact rollback to before the forgotten clients first took part (no options)."""
 
     name = "rollback"
+    phase = "rollback"
     exact = True
     supports_records = True
 
