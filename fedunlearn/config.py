@@ -303,6 +303,41 @@ class DefenseConfig:
         True, "refuse records the requester did not commit to (salted hashes) when it joined"
     )
     max_requests: int = _opt(0, "requests accepted per client over a run (0: no limit)", ge=0)
+    monitor: bool = _opt(
+        False, "check every unlearned model on server-held data before accepting it (S2)"
+    )
+    max_accuracy_drop: float = _opt(
+        0.05, "monitor: reject when validation accuracy falls by more than this", ge=0, le=1
+    )
+    max_trigger_rise: float = _opt(
+        0.2, "monitor: reject when the trigger scan's backdoor score rises by more", ge=0, le=1
+    )
+    on_anomaly: str = _opt(
+        "reject",
+        "monitor: 'reject' keeps the previous model and serves later requests; 'halt' "
+        "also stops serving requests with that method",
+        choices=("reject", "halt"),
+    )
+    validation_size: int = _opt(400, "monitor: held-out records the server validates on", ge=10)
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    """``[release]``: what the world gets of an unlearned model (defence stage S3).
+
+    Output modes: ``full`` probabilities, ``top_k`` (the ``k`` largest, the rest 0),
+    ``label`` (the predicted class only), ``rounded`` (to ``decimals``), ``temperature``
+    (softmax at ``temperature``). ``param_noise`` adds Gaussian noise of that standard
+    deviation to the released weights. The leakage audit attacks what is released.
+    """
+
+    mode: str = _opt(
+        "full", "released outputs", choices=("full", "top_k", "label", "rounded", "temperature")
+    )
+    k: int = _opt(3, "top_k: classes released", ge=1)
+    decimals: int = _opt(1, "rounded: decimals kept", ge=0)
+    temperature: float = _opt(4.0, "temperature: softmax temperature", gt=0)
+    param_noise: float = _opt(0.0, "std of Gaussian noise on released weights", ge=0)
 
 
 @dataclass(frozen=True)
@@ -347,6 +382,7 @@ SECTIONS: dict[str, type] = {
     "privacy": PrivacyConfig,
     "malicious": MaliciousConfig,
     "defense": DefenseConfig,
+    "release": ReleaseConfig,
     "output": OutputConfig,
 }
 
@@ -370,6 +406,7 @@ class ExperimentConfig:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     malicious: MaliciousConfig = field(default_factory=MaliciousConfig)
     defense: DefenseConfig = field(default_factory=DefenseConfig)
+    release: ReleaseConfig = field(default_factory=ReleaseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     # ---------------------------------------------------------------- loading

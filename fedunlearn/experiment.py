@@ -53,6 +53,7 @@ from fedunlearn.history import UpdateHistory
 from fedunlearn.leakage import run_leakage_audit, write_leakage
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
+from fedunlearn.monitor import ImpactMonitor
 from fedunlearn.privacy import central_dp_trainer, central_epsilon, gather_epsilon, method_epsilon
 from fedunlearn.progress import PhaseProgress
 from fedunlearn.protocol import TrainInstruction
@@ -65,7 +66,7 @@ from fedunlearn.requests import (
     verify_requests,
 )
 from fedunlearn.scenario import FederatedData, federated_data
-from fedunlearn.training import predict_logits
+from fedunlearn.training import derive_seed, predict_logits
 from fedunlearn.unlearning import (
     SamplingPlan,
     UnlearningJob,
@@ -329,6 +330,21 @@ class _Run:
             )
         # (stage, method key) -> outcome, so a method several runs ask for runs once.
         self._outcomes: dict[tuple[int, str], UnlearningOutcome | str] = {}
+        d = config.defense
+        self.monitor: ImpactMonitor | None = None
+        if d.monitor:
+            rng = np.random.default_rng(derive_seed(config.seed, "validation") % 2**32)
+            size = min(d.validation_size, len(self.world.test))
+            validation = self.world.test.subset(
+                np.sort(rng.choice(len(self.world.test), size, replace=False))
+            )
+            self.monitor = ImpactMonitor(
+                self.new_model,
+                validation,
+                config.canary.trigger_size,
+                d.max_accuracy_drop,
+                d.max_trigger_rise,
+            )
 
     def new_model(self) -> nn.Module:
         m, info = self.config.model, self.world.info
@@ -455,6 +471,17 @@ class _Run:
         """Unlearn, audit and write the results of one experiment of the group."""
         models, reports, errors, details, keys = self.unlearn(shared, components, run_dir)
         metrics = self.summarise(shared, config, components, reports, errors, details)
+        monitor = metrics["details"].pop("_monitor", None)
+        if monitor is not None:
+            metrics["monitor"] = monitor
+            columns = metrics.setdefault("table_columns", {})
+            for label, checks in monitor.items():
+                columns.setdefault(label, {}).update(
+                    {
+                        "monitor_checks": len(checks),
+                        "monitor_rejections": sum(not c["accepted"] for c in checks),
+                    }
+                )
         if config.privacy.mode != "none":
             metrics["privacy"] = self.privacy_report(shared, config, components)
             metrics.setdefault("table_columns", {})
@@ -498,6 +525,8 @@ class _Run:
         details: dict[str, Any] = {}
         reports: list[dict[str, Any]] = []
         keys = {method_key(m) for _, m in runs}
+        decisions: dict[str, list[dict[str, Any]]] = {}
+        halted: set[str] = set()
         forgotten = ForgetSet()
         for index, stage in enumerate(shared.stages, start=1):
             forgotten = forgotten | stage
@@ -505,7 +534,7 @@ class _Run:
             self.progress.note(f"unlearning{suffix}: {stage.describe()}")
             costs: dict[str, dict[str, float]] = {}
             for label, method in runs:
-                if label in failed:
+                if label in failed or label in halted:
                     continue
                 is_reference = label == components.reference_label
                 if forgotten.record_level and not type(method).supports_records:
@@ -523,9 +552,20 @@ class _Run:
                     errors_dir.mkdir(exist_ok=True)
                     (errors_dir / f"{label}.txt").write_text(outcome)
                     continue
-                current[label] = outcome.arrays
                 costs[label] = outcome.cost.as_dict()
                 details.setdefault(label, []).append(outcome.details)
+                if self.monitor is not None:
+                    decision = self.monitor.check(current[label], outcome.arrays)
+                    decisions.setdefault(label, []).append({"stage": index, **decision.as_dict()})
+                    verdict = "accepted" if decision.accepted else "REJECTED"
+                    self.progress.note(f"monitor, {label}{suffix}: {verdict} ({decision.reason})")
+                    # The reference stays the yardstick of the audit: its decision is
+                    # recorded, its model kept.
+                    if not decision.accepted and not is_reference:
+                        if self.config.defense.on_anomaly == "halt":
+                            halted.add(label)
+                        continue
+                current[label] = outcome.arrays
             reports.append(
                 {
                     "stage": index,
@@ -542,6 +582,8 @@ class _Run:
             )
         models = {"original": shared.original}
         models.update({k: v for k, v in current.items() if k not in failed and shared.stages})
+        if decisions:
+            details["_monitor"] = decisions
         return models, reports, failed, details, keys
 
     def _outcome(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ from flwr.serverapp import Grid
 from torch import nn
 
 from fedunlearn.arrays import Arrays, to_record
-from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess
+from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess, ReleasedAccess
 from fedunlearn.attacks.attacker import Attacker, AttackSettings, CandidateView
 from fedunlearn.attacks.metrics import attack_metrics
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
 from fedunlearn.federation import ClientRegistry, send_and_check
+from fedunlearn.metrics import accuracy
 from fedunlearn.requests import ForgetSet
 from fedunlearn.scenario import FederatedData
 from fedunlearn.training import derive_seed
@@ -232,6 +233,7 @@ class LeakageReport:
     metrics: dict[str, dict[str, dict[str, float]]]
     roc: dict[str, dict[str, dict[str, list[float]]]]
     setup: dict[str, Any]
+    released_accuracy: dict[str, float] = field(default_factory=dict)
 
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
@@ -249,6 +251,8 @@ class LeakageReport:
         client = self.metrics.get("deletion_client", {}).get(label)
         if client:
             out["client_top1"] = client["top1"]
+        if label in self.released_accuracy:
+            out["released_accuracy"] = self.released_accuracy[label]
         return out
 
 
@@ -262,9 +266,10 @@ def run_leakage_audit(
     registry: ClientRegistry | None = None,
 ) -> LeakageReport:
     """Score every attack on every model; ``models`` holds ``original`` and the rest."""
-    a = config.attack
-    label_only = a.attacker == "observer" and a.access == "label"
+    a, r = config.attack, config.release
+    label_only = a.attacker == "observer" and (a.access == "label" or r.mode == "label")
     settings = settings_of(config, label_only)
+    models = release_weights(models, r.param_noise, config.seed, new_model)
     if a.attacker == "observer":
         own, pool = split_held_out(
             world.test, a.aux_fraction, derive_seed(config.seed, "aux") % 2**32
@@ -272,8 +277,10 @@ def run_leakage_audit(
         candidates = build_candidates(config, world, forgotten, pool, skip_clients=set())
         accesses: dict[str, ModelAccess] = {}
         for label, arrays in models.items():
-            full = FullAccess(new_model, arrays)
-            accesses[label] = LabelAccess(full) if label_only else full
+            released = ReleasedAccess(
+                FullAccess(new_model, arrays), r.mode, r.k, r.decimals, r.temperature
+            )
+            accesses[label] = LabelAccess(released) if label_only else released
         scores, client_scores = Attacker(own, new_model, settings).score_all(
             accesses, candidates.view
         )
@@ -290,7 +297,29 @@ def run_leakage_audit(
             grid, [message], timeout=config.federation.timeout, what=f"attack by client {a.client}"
         )
         scores, client_scores = decode_scores(reply.content)
-    return score_report(scores, client_scores, candidates, config)
+    report = score_report(scores, client_scores, candidates, config)
+    report.released_accuracy = {
+        label: accuracy(FullAccess(new_model, arrays).logits(world.test.x), world.test.y)
+        for label, arrays in models.items()
+    }
+    return report
+
+
+def release_weights(
+    models: dict[str, Arrays], noise: float, seed: int, new_model: Callable[[], nn.Module]
+) -> dict[str, Arrays]:
+    """The weights as released: with Gaussian noise on trainable parameters if asked."""
+    if noise <= 0:
+        return models
+    trainable = {n for n, p in new_model().named_parameters() if p.requires_grad}
+    out = {}
+    for i, (label, arrays) in enumerate(sorted(models.items())):
+        rng = np.random.default_rng(derive_seed(seed, "release-noise", i) % 2**32)
+        out[label] = {
+            k: (v + rng.normal(0.0, noise, size=v.shape)).astype(v.dtype) if k in trainable else v
+            for k, v in arrays.items()
+        }
+    return out
 
 
 def score_report(
@@ -321,6 +350,8 @@ def score_report(
             "candidates": float(len(ranking)),
         }
     setup = {
+        "release": config.release.mode,
+        "param_noise": config.release.param_noise,
         "attacker": config.attack.attacker,
         "access": config.attack.access if config.attack.attacker == "observer" else "weights",
         "members": int(candidates.membership_truth.sum()),

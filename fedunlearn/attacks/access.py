@@ -80,3 +80,52 @@ def robustness(
     batch = noisy_copies(x, copies, sigma, seed)
     hits = np.stack([access.predict_label(b) == y for b in batch])
     return hits.mean(axis=0)
+
+
+class ReleasedAccess:
+    """A model as a release policy exposes it (defence stage S3).
+
+    Parameters
+    ----------
+    inner : FullAccess
+        The model.
+    mode : {"full", "top_k", "label", "rounded", "temperature"}
+        ``top_k`` keeps the ``k`` largest probabilities (the rest 0), ``label`` gives
+        labels only, ``rounded`` rounds probabilities to ``decimals``, ``temperature``
+        is the softmax of the logits divided by ``temperature``.
+    """
+
+    def __init__(
+        self,
+        inner: FullAccess,
+        mode: str = "full",
+        k: int = 3,
+        decimals: int = 1,
+        temperature: float = 1.0,
+    ) -> None:
+        if mode not in ("full", "top_k", "label", "rounded", "temperature"):
+            raise ValueError(f"unknown release mode {mode!r}")
+        self.inner = inner
+        self.mode = mode
+        self.k = k
+        self.decimals = decimals
+        self.temperature = temperature
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        if self.mode == "label":
+            raise AccessDeniedError("this release gives labels only; use a label-only attack")
+        logits = self.inner.logits(x)
+        if self.mode == "temperature":
+            return np.exp(log_softmax(logits / self.temperature))
+        probs = np.exp(log_softmax(logits))
+        if self.mode == "top_k":
+            cut = -np.sort(-probs, axis=1)[
+                :, min(self.k, probs.shape[1]) - 1 : min(self.k, probs.shape[1])
+            ]
+            return np.where(probs >= cut, probs, 0.0)
+        if self.mode == "rounded":
+            return np.round(probs, self.decimals)
+        return probs
+
+    def predict_label(self, x: np.ndarray) -> np.ndarray:
+        return self.inner.predict_label(x)
