@@ -25,6 +25,7 @@ the share of clients sampled.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,6 +135,36 @@ def train_privately(
     """DP-SGD with Opacus for ``epochs`` (fractions allowed); returns the result and the
     accountant history extended with this round's steps. ``model`` is trained in place
     (its plain weights, not Opacus's wrapper)."""
+    with warnings.catch_warnings():
+        # Opacus warns that its RNG is not cryptographically secure (fine for a
+        # simulation) and torch about Opacus's backward hooks; neither is actionable.
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+        warnings.filterwarnings("ignore", message=".*backward hook.*")
+        return _train_privately(
+            model,
+            data,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            seed=seed,
+            dp=dp,
+            history=history,
+        )
+
+
+def _train_privately(
+    model: nn.Module,
+    data: ArrayDataset,
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    momentum: float,
+    seed: int,
+    dp: DPTraining,
+    history: History,
+) -> tuple[LocalTrainingResult, History]:
     engine = PrivacyEngine(accountant="rdp")
     engine.accountant.history = list(history)
     dataset = TensorDataset(torch.as_tensor(data.x), torch.as_tensor(data.y))

@@ -1,0 +1,174 @@
+"""Defences: record commitments, rate limits, impact monitoring, release modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flwr.app import RecordDict
+
+from fedunlearn.arrays import model_to_arrays
+from fedunlearn.attacks.access import AccessDeniedError, FullAccess, ReleasedAccess
+from fedunlearn.commitment import commit, prove, uncommitted
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.data import ArrayDataset, DatasetInfo
+from fedunlearn.federation import ClientInfo, ClientRegistry
+from fedunlearn.models import build_model
+from fedunlearn.monitor import ImpactMonitor
+from fedunlearn.requests import ReceivedRequest, UnlearningRequest, checks_for, verify_requests
+from fedunlearn.roles import ClientRole, ClientSetup
+from fedunlearn.simulation import simulate
+from fedunlearn.training import train_locally
+from tests.conftest import small_config
+
+INFO = DatasetInfo("toy", (1, 6, 6), 3)
+
+
+def toy(n: int = 90, seed: int = 0, first_id: int = 0) -> ArrayDataset:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int64)
+    x = rng.normal(0, 0.3, (n, 1, 6, 6)).astype(np.float32)
+    x[np.arange(n), 0, 2 * y, 2] += 2.0
+    return ArrayDataset(x, y, np.arange(first_id, first_id + n))
+
+
+def test_commitments_open_only_for_committed_records() -> None:
+    secret = b"s" * 32
+    commitment = frozenset(commit(secret, [1, 2, 3]))
+    assert uncommitted(commitment, [2, 3], prove(secret, [2, 3])) == []
+    assert uncommitted(commitment, [2, 9], prove(secret, [2, 9])) == [9]
+    assert uncommitted(commitment, [2], [b"x" * 32]) == [2]  # a made-up proof
+    assert uncommitted(commitment, [2, 3], prove(secret, [2])) == [2, 3]  # missing proof
+
+
+def registry_for(role: ClientRole) -> ClientRegistry:
+    return ClientRegistry(
+        [ClientInfo(role.client_id, 99, len(role.setup.data), frozenset(role.commitment()))]
+    )
+
+
+def test_a_request_naming_records_outside_the_commitment_is_refused() -> None:
+    config = ExperimentConfig()
+    role = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
+    registry = registry_for(role)
+    honest = role.request_records([3, 5, 8])
+    outsider = role.request_records([3, 500])  # record 500 is not the client's
+    forged = UnlearningRequest(4, (3, 5), (b"a" * 32, b"b" * 32))
+    decisions = verify_requests(
+        [ReceivedRequest(4, honest), ReceivedRequest(4, outsider), ReceivedRequest(4, forged)],
+        registry,
+    ).decisions
+    assert decisions[0].accepted
+    assert not decisions[1].accepted and decisions[1].check == "committed_records"
+    assert "1 records it did not commit to" in decisions[1].reason
+    assert not decisions[2].accepted and "2 records" in decisions[2].reason
+    # Without the defence the same requests go through.
+    relaxed = verify_requests(
+        [ReceivedRequest(4, outsider)], registry, checks_for(verify_commitment=False)
+    ).decisions
+    assert relaxed[0].accepted
+
+
+def test_the_rate_limit_refuses_requests_beyond_the_limit() -> None:
+    config = ExperimentConfig()
+    role = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
+    requests = [ReceivedRequest(4, role.request_records([i])) for i in range(5)]
+    decisions = verify_requests(requests, registry_for(role), checks_for(max_requests=2)).decisions
+    assert [d.accepted for d in decisions] == [True, True, False, False, False]
+    assert decisions[2].check == "rate_limit"
+
+
+def test_forged_records_are_refused_in_a_run_and_accepted_without_the_check(tmp_path: Path) -> None:
+    common = (
+        'roles.2="malicious-unlearner"',
+        "unlearning.requesters=[]",
+        "malicious.behaviour=forge_records",
+        "malicious.records=5",
+        'unlearning.methods=["federaser"]',
+    )
+    guarded = simulate(small_config(tmp_path / "g", *common), show_progress=False).metrics
+    (decision,) = guarded["requests"]
+    assert not decision["accepted"] and decision["check"] == "committed_records"
+    open_door = simulate(
+        small_config(tmp_path / "o", *common, "defense.verify_commitment=false"),
+        show_progress=False,
+    ).metrics
+    assert open_door["requests"][0]["accepted"]
+    assert open_door["cost"]["retrain"]["client_epochs"] > 0  # an unlearning spent for nothing
+
+
+def trained(data: ArrayDataset, epochs: float = 8) -> dict:
+    model = build_model("mlp", INFO.input_shape, 3, 16, seed=0)
+    train_locally(model, data, epochs=epochs, batch_size=16, learning_rate=0.2, seed=1)
+    return model_to_arrays(model)
+
+
+def new_model():
+    return build_model("mlp", INFO.input_shape, 3, 16, seed=0)
+
+
+def test_the_monitor_rejects_a_planted_harmful_unlearning() -> None:
+    from fedunlearn.canary import apply_trigger
+
+    data = toy(300)
+    validation = toy(120, seed=5, first_id=1000)
+    monitor = ImpactMonitor(
+        new_model, validation, trigger_size=2, max_accuracy_drop=0.05, max_trigger_rise=0.2
+    )
+    before = trained(data)
+    assert monitor.check(before, before).accepted
+    # Harm 1: the "unlearned" model is damaged.
+    damaged = {
+        k: v + np.random.default_rng(0).normal(0, 1.0, v.shape).astype(v.dtype)
+        for k, v in before.items()
+    }
+    decision = monitor.check(before, damaged)
+    assert not decision.accepted and "validation accuracy fell" in decision.reason
+    # Harm 2: it carries a backdoor: a top-left square sends everything to class 2.
+    poisoned = data.subset(np.arange(100))
+    backdoored = ArrayDataset(
+        np.concatenate([data.x, apply_trigger(poisoned.x, 2, corner="top-left")]),
+        np.concatenate([data.y, np.full(100, 2)]),
+        np.arange(400),
+    )
+    decision = monitor.check(before, trained(backdoored))
+    assert not decision.accepted and "top-left" in decision.reason
+
+
+def test_the_monitor_keeps_the_previous_model_when_it_rejects(tmp_path: Path) -> None:
+    metrics = simulate(
+        small_config(
+            tmp_path,
+            'roles.2="malicious-unlearner"',
+            "unlearning.requesters=[]",
+            "malicious.behaviour=camouflage",
+            'unlearning.methods=["rollback"]',
+            "training.rounds=6",
+            "defense.monitor=true",
+        ),
+        show_progress=False,
+    ).metrics
+    (check,) = metrics["monitor"]["rollback"]
+    assert not check["accepted"]
+    models = metrics["models"]
+    # Rejected: rollback's released model is still the original; the reference is kept.
+    assert models["rollback"]["poison_success_rate"] == models["original"]["poison_success_rate"]
+    assert models["retrain"]["poison_success_rate"] > models["rollback"]["poison_success_rate"]
+
+
+def test_release_modes_transform_outputs() -> None:
+    access = FullAccess(new_model, trained(toy()))
+    x = toy(10, seed=3).x
+    full = access.predict_proba(x)
+    top1 = ReleasedAccess(access, "top_k", k=1).predict_proba(x)
+    assert ((top1 > 0).sum(axis=1) == 1).all()
+    np.testing.assert_allclose(top1.max(axis=1), full.max(axis=1))
+    rounded = ReleasedAccess(access, "rounded", decimals=1).predict_proba(x)
+    np.testing.assert_allclose(rounded, np.round(full, 1))
+    hot = ReleasedAccess(access, "temperature", temperature=10.0).predict_proba(x)
+    assert (hot.max(axis=1) <= full.max(axis=1) + 1e-9).all()
+    label = ReleasedAccess(access, "label")
+    np.testing.assert_array_equal(label.predict_label(x), full.argmax(axis=1))
+    with pytest.raises(AccessDeniedError):
+        label.predict_proba(x)

@@ -1,0 +1,140 @@
+"""Differential privacy: DP-SGD really clips and noises; each client's epsilon is what
+Opacus's accountant gives for the steps it took; central DP's epsilon."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from flwr.app import RecordDict
+from opacus.accountants import RDPAccountant
+
+from fedunlearn.arrays import model_to_arrays
+from fedunlearn.config import ExperimentConfig
+from fedunlearn.data import ArrayDataset, DatasetInfo
+from fedunlearn.models import build_model
+from fedunlearn.privacy import DPTraining, central_epsilon, train_privately
+from fedunlearn.protocol import TrainInstruction
+from fedunlearn.roles import ClientRole, ClientSetup
+from fedunlearn.training import train_locally
+
+INFO = DatasetInfo("toy", (1, 4, 4), 3)
+
+
+def toy(n: int = 64, seed: int = 0) -> ArrayDataset:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n).astype(np.int64)
+    x = rng.normal(0, 1, (n, 1, 4, 4)).astype(np.float32)
+    return ArrayDataset(x, y, np.arange(n))
+
+
+def flat(model: torch.nn.Module) -> np.ndarray:
+    return np.concatenate([p.detach().numpy().ravel() for p in model.parameters()])
+
+
+def one_step(dp: DPTraining | None, seed: int = 0) -> np.ndarray:
+    """The update of one step at learning rate 1 from a fixed model."""
+    model = build_model("mlp", INFO.input_shape, 3, 8, seed=0)
+    start = flat(model)
+    data = toy()
+    if dp is None:
+        train_locally(model, data, epochs=1 / 4, batch_size=16, learning_rate=1.0, seed=seed)
+    else:
+        train_privately(
+            model,
+            data,
+            epochs=1 / 4,
+            batch_size=16,
+            learning_rate=1.0,
+            momentum=0.0,
+            seed=seed,
+            dp=dp,
+            history=[],
+        )
+    return flat(model) - start
+
+
+def test_dp_sgd_clips_per_sample_gradients() -> None:
+    # One step at learning rate 1 moves the weights by the mean of the clipped
+    # per-sample gradients (no noise): at most the clipping norm 0.01. Plain SGD moves
+    # them much further.
+    clipped = one_step(DPTraining(noise_multiplier=0.0, max_grad_norm=0.01))
+    assert 0 < np.linalg.norm(clipped) <= 0.01 * (1 + 1e-5)
+    assert np.linalg.norm(one_step(None)) > 0.1
+
+
+def test_dp_sgd_adds_noise_of_the_configured_size() -> None:
+    # Same batches, with and without noise: the difference is the noise, std
+    # sigma * C / expected batch size per coordinate (Opacus divides the noised sum by
+    # the expected batch size, 16 here).
+    quiet = one_step(DPTraining(noise_multiplier=0.0, max_grad_norm=1.0))
+    noisy = one_step(DPTraining(noise_multiplier=2.0, max_grad_norm=1.0))
+    std = np.std(noisy - quiet)
+    assert std == pytest.approx(2.0 * 1.0 / 16, rel=0.2)
+
+
+def test_a_clients_epsilon_is_opacus_accountant_fed_its_steps() -> None:
+    config = ExperimentConfig().with_overrides(
+        [
+            "model.name=mlp",
+            "model.hidden=8",
+            "privacy.mode=local",
+            "privacy.noise_multiplier=1.1",
+            "privacy.max_grad_norm=1.0",
+            "privacy.delta=1e-5",
+        ]
+    )
+    data = toy(80)
+    role = ClientRole(ClientSetup(3, data, INFO, config, RecordDict()))
+    start = model_to_arrays(build_model("mlp", INFO.input_shape, 3, 8, seed=0))
+    steps = 0
+    for server_round in (1, 2, 3):
+        _, report = role.fit(start, TrainInstruction(server_round, 1.0, 16, 0.1))
+        steps += report.steps
+    _, calib = role.fit(start, TrainInstruction(1, 0.5, 16, 0.1, phase="calibrate"))
+    independent = RDPAccountant()
+    independent.history = [(1.1, 16 / 80, steps)]
+    spent = role.privacy_spent()
+    assert spent["train"] == pytest.approx(independent.get_epsilon(1e-5), rel=1e-9)
+    independent.history = [(1.1, 16 / 80, steps + calib.steps)]
+    assert spent["calibrate"] == pytest.approx(independent.get_epsilon(1e-5), rel=1e-9)
+    assert spent["calibrate"] > spent["train"]
+
+
+def test_target_epsilon_is_spent_by_the_planned_training() -> None:
+    config = ExperimentConfig().with_overrides(
+        [
+            "model.name=mlp",
+            "model.hidden=8",
+            "privacy.mode=local",
+            "privacy.target_epsilon=3.0",
+            "training.rounds=4",
+            "training.local_epochs=1",
+            "training.batch_size=16",
+        ]
+    )
+    role = ClientRole(ClientSetup(0, toy(80), INFO, config, RecordDict()))
+    start = model_to_arrays(build_model("mlp", INFO.input_shape, 3, 8, seed=0))
+    for server_round in range(1, 5):
+        role.fit(start, TrainInstruction(server_round, 1.0, 16, 0.1))
+    assert role.privacy_spent()["train"] == pytest.approx(3.0, rel=0.05)
+
+
+def test_central_epsilon_is_the_gaussian_mechanism_over_rounds() -> None:
+    accountant = RDPAccountant()
+    accountant.history = [(1.0, 0.5, 20)]
+    assert central_epsilon(1.0, 0.5, 20, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5))
+    assert central_epsilon(0.0, 1.0, 5, 1e-5) == float("inf")
+
+
+def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
+    from fedunlearn.simulation import simulate
+    from tests.conftest import small_config
+
+    config = small_config(
+        tmp_path, "privacy.mode=local", "privacy.noise_multiplier=1.0", "canary.memorization=0"
+    )
+    privacy = simulate(config, show_progress=False).metrics["privacy"]
+    assert set(privacy["per_client"]) == {"0", "1", "2", "3"}
+    assert privacy["epsilon"]["retrain"] > privacy["training_epsilon"] > 0
+    assert "calibrate" in privacy["per_client"]["1"]
