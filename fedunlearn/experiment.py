@@ -181,14 +181,18 @@ class ServerEvaluator:
 
 POST_TRAINING_KEYS = ("methods", "reference")
 """Keys of ``[unlearning]`` that do not change training or requests; together with the
-method option tables and ``[output]`` they may differ within a group of runs."""
+method option tables, ``[attack]``, ``[release]`` and ``[output]`` they may differ
+within a group of runs."""
+
+POST_TRAINING_SECTIONS = ("output", "attack", "release")
 
 
 def training_key(config: ExperimentConfig) -> str:
     """Identifies what a run shares with others: data, federation, training, history,
     roles and requests, with the seed. Runs with the same key train once."""
     raw = config.to_dict()
-    raw.pop("output", None)
+    for section in POST_TRAINING_SECTIONS:
+        raw.pop(section, None)
     unlearning = raw.get("unlearning", {})
     for key in [k for k, v in unlearning.items() if isinstance(v, dict) or k in POST_TRAINING_KEYS]:
         unlearning.pop(key)

@@ -31,11 +31,16 @@ METRICS = (
 """Metrics tabulated and plotted when present (attack and privacy columns are added)."""
 
 EXTRA_METRICS = (
+    ("poison_success_rate", "poison ASR"),
+    ("monitor_rejections", "monitor rejections"),
+    ("training_epsilon", "epsilon (training)"),
+    ("released_accuracy", "released accuracy"),
+    ("original_mia_auc", "MIA AUC on original"),
     ("mia_auc", "MIA AUC (baseline)"),
     ("reference_mia_auc", "MIA AUC on reference"),
     ("gap_auc", "unlearning-gap attack AUC"),
     ("reference_gap_auc", "unlearning-gap AUC on reference"),
-    ("epsilon", "epsilon (max over clients)"),
+    ("epsilon", "epsilon with unlearning"),
 )
 
 FIXED = {"run_id", "seed", "method"}
@@ -75,9 +80,11 @@ def _parse(text: str) -> Any:
 def parameters(rows: list[dict[str, Any]], folder: Path) -> list[str]:
     """The swept keys (from ``sweep.json`` when present)."""
     meta = folder / "sweep.json"
-    if meta.is_file():
-        return list(json.loads(meta.read_text()).get("grid", {}))
-    return []
+    if not meta.is_file():
+        return []
+    sweep = json.loads(meta.read_text())
+    keys = [k for case in sweep.get("cases", []) for k in case]
+    return list(dict.fromkeys([*keys, *sweep.get("grid", {})]))
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -129,9 +136,15 @@ def write_report(folder: str | Path) -> Path:
     return path
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _numeric(rows: list[dict[str, Any]], key: str) -> bool:
-    values = {r.get(key) for r in rows}
-    return len(values) > 1 and all(isinstance(v, int | float) for v in values)
+    """A swept key with at least two numeric values (rows without it are baselines)."""
+    values = {r.get(key) for r in rows if _finite(r.get(key))}
+    others = [r.get(key) for r in rows if not _finite(r.get(key))]
+    return len(values) > 1 and all(v is None or isinstance(v, float) for v in others)
 
 
 def plot_metrics(
@@ -153,14 +166,11 @@ def plot_metrics(
             continue
         fig, axes = plt.subplots(1, len(swept), figsize=(5.5 * len(swept), 4), squeeze=False)
         for ax, param in zip(axes[0], swept, strict=True):
-            xs = sorted({r[param] for r in rows})
-            for method in methods:
-                stats = [
-                    _mean_std(
-                        [r.get(column) for r in rows if r["method"] == method and r[param] == x]
-                    )
-                    for x in xs
-                ]
+            xs = sorted({r[param] for r in rows if _finite(r.get(param))})
+            for i, method in enumerate(methods):
+                color = f"C{i}"
+                mine = [r for r in rows if r["method"] == method]
+                stats = [_mean_std([r.get(column) for r in mine if r.get(param) == x]) for x in xs]
                 ax.errorbar(
                     xs,
                     [s[0] for s in stats],
@@ -168,10 +178,20 @@ def plot_metrics(
                     marker="o",
                     capsize=3,
                     label=method,
+                    color=color,
                 )
+                # Rows without this parameter (e.g. "no DP") are drawn as a baseline.
+                base = [r.get(column) for r in mine if not _finite(r.get(param))]
+                if base:
+                    ax.axhline(
+                        _mean_std(base)[0],
+                        color=color,
+                        linestyle=":",
+                        label=f"{method}, without {param.rsplit('.', 1)[-1]}",
+                    )
             ref = f"reference_{column}"
             if any(ref in r for r in rows):
-                stats = [_mean_std([r.get(ref) for r in rows if r[param] == x]) for x in xs]
+                stats = [_mean_std([r.get(ref) for r in rows if r.get(param) == x]) for x in xs]
                 ax.plot(xs, [s[0] for s in stats], "k--", label="reference")
             ax.set_xlabel(param)
             ax.set_ylabel(name)

@@ -13,6 +13,14 @@ A sweep is an experiment file with a ``[sweep]`` table::
     "unlearning.federaser.r" = [0.25, 0.5, 1.0]
     "data.alpha" = [0.1, 1.0]
 
+Settings that go together are ``cases``, each crossed with the grid::
+
+    [[sweep.cases]]
+    "privacy.mode" = "none"
+    [[sweep.cases]]
+    "privacy.mode" = "local"
+    "privacy.target_epsilon" = 4.0
+
 ``fedunlearn sweep FILE`` plans every combination for every seed and checks all of
 them before anything runs (an unknown key or an empty list is an error naming it).
 Then it runs what is not already complete in the output folder, so an interrupted
@@ -50,7 +58,7 @@ from fedunlearn.experiment import training_key
 from fedunlearn.report import comparison_rows
 from fedunlearn.summary import write_csv
 
-SWEEP_KEYS = {"seeds", "grid", "parallel", "out"}
+SWEEP_KEYS = {"seeds", "grid", "cases", "parallel", "out"}
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,7 @@ class Sweep:
     parallel: int
     out: Path
     source: str = ""
+    cases: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_toml(cls, path: str | Path, overrides: list[str] | None = None) -> Sweep:
@@ -127,8 +136,12 @@ class Sweep:
         parallel = table.get("parallel", 1)
         if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
             problems.append(f"sweep.parallel must be an integer >= 1, got {parallel!r}")
+        cases = table.get("cases", [])
+        if not isinstance(cases, list) or not all(isinstance(c, dict) and c for c in cases):
+            problems.append("sweep.cases must be a list of non-empty tables ([[sweep.cases]])")
+            cases = []
         grid = table.get("grid", {})
-        if not isinstance(grid, dict) or not grid:
+        if not cases and (not isinstance(grid, dict) or not grid):
             problems.append(
                 "sweep.grid is empty: give at least one key with a list of values, e.g. "
                 '"unlearning.federaser.r" = [0.25, 0.5] (for seeds alone, use fedunlearn compare)'
@@ -147,7 +160,15 @@ class Sweep:
         out = Path(table.get("out") or Path(base.output.dir) / "sweeps" / base.name)
         if problems:
             raise ConfigError(problems, "sweep")
-        sweep = cls(base, {k: list(v) for k, v in grid.items()}, list(seeds), parallel, out, source)
+        sweep = cls(
+            base,
+            {k: list(v) for k, v in grid.items()},
+            list(seeds),
+            parallel,
+            out,
+            source,
+            [dict(c) for c in cases],
+        )
         sweep.plan()  # every combination must be a valid experiment
         return sweep
 
@@ -157,8 +178,12 @@ class Sweep:
         runs: list[PlannedRun] = []
         problems: list[str] = []
         keys = list(self.grid)
-        for values in itertools.product(*(self.grid[k] for k in keys)):
-            params = dict(zip(keys, values, strict=True))
+        combos = [
+            {**case, **dict(zip(keys, values, strict=True))}
+            for case in (self.cases or [{}])
+            for values in itertools.product(*(self.grid[k] for k in keys))
+        ]
+        for params in combos:
             for seed in self.seeds:
                 run_id = _run_id(params, seed)
                 run_dir = (self.out / "runs" / run_id).resolve()
@@ -244,6 +269,7 @@ def run_sweep(
                 "name": sweep.base.name,
                 "source": sweep.source,
                 "grid": sweep.grid,
+                "cases": sweep.cases,
                 "seeds": sweep.seeds,
                 "runs": [r.describe() for r in planned],
                 "failed": result.failed,
