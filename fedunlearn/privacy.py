@@ -140,23 +140,12 @@ def train_privately(
         # simulation) and torch about Opacus's backward hooks; neither is actionable.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*backward hook.*")
-        return _train_privately(
-            model,
-            data,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            seed=seed,
-            dp=dp,
-            history=history,
-        )
+        return _dp_sgd(model, data, epochs, batch_size, learning_rate, momentum, seed, dp, history)
 
 
-def _train_privately(
+def _dp_sgd(
     model: nn.Module,
     data: ArrayDataset,
-    *,
     epochs: float,
     batch_size: int,
     learning_rate: float,

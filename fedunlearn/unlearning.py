@@ -25,6 +25,7 @@ the option.
 from __future__ import annotations
 
 import inspect
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 from torch import nn
 
-from fedunlearn.arrays import Arrays
+from fedunlearn.arrays import Arrays, from_record, to_record
 from fedunlearn.config import ConfigError, ExperimentConfig
 from fedunlearn.cost import Cost
 from fedunlearn.federation import ClientRegistry
@@ -167,6 +168,33 @@ class UnlearningOutcome:
     cost: Cost = field(default_factory=Cost)
     round_metrics: dict[int, dict[str, float]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+
+
+def run_rounds(
+    job: UnlearningJob,
+    strategy: Any,
+    start: Arrays,
+    num_rounds: int,
+    details: dict[str, Any] | None = None,
+) -> UnlearningOutcome:
+    """Run a Flower strategy (one with a ``cost``, such as ``job.make_trainer(...)``)
+    from ``start`` for ``num_rounds`` rounds with the job's timeout and per-round
+    evaluation, and package its result, cost and client-side metrics."""
+    started = time.perf_counter()
+    result = strategy.start(
+        job.grid,
+        to_record(start),
+        num_rounds=num_rounds,
+        timeout=job.sampling.timeout,
+        evaluate_fn=job.evaluate_fn,
+    )
+    strategy.cost.wall_seconds = time.perf_counter() - started
+    return UnlearningOutcome(
+        arrays=from_record(result.arrays),
+        cost=strategy.cost,
+        round_metrics=round_metrics(result),
+        details=details or {},
+    )
 
 
 def round_metrics(result: Result) -> dict[int, dict[str, float]]:

@@ -29,17 +29,14 @@ rounds as there are kept rounds.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
 from fedunlearn.arrays import (
     Arrays,
     add,
-    from_record,
     nbytes,
     subtract,
-    to_record,
     weighted_average,
 )
 from fedunlearn.calibration import (
@@ -54,7 +51,7 @@ from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
-    round_metrics,
+    run_rounds,
 )
 from strategies.recording_fedavg import ClientReply, RecordingFedAvg
 
@@ -204,7 +201,6 @@ class FedEraser(UnlearningMethod):
         return len(self.replayed_rounds(job.history))
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
-        started = time.perf_counter()
         rounds = self.replayed_rounds(job.history)
         instruction = replace(
             job.instruction, epochs=self.r * job.instruction.epochs, phase="calibrate"
@@ -221,20 +217,5 @@ class FedEraser(UnlearningMethod):
             granularity=self.norm,
             reuse_first_round=self.reuse_first_round,
         )
-        result = strategy.start(
-            job.grid,
-            to_record(job.initial),
-            num_rounds=len(rounds),
-            timeout=job.sampling.timeout,
-            evaluate_fn=job.evaluate_fn,
-        )
-        strategy.cost.wall_seconds = time.perf_counter() - started
-        return UnlearningOutcome(
-            arrays=from_record(result.arrays),
-            cost=strategy.cost,
-            round_metrics=round_metrics(result),
-            details={
-                "replayed_rounds": rounds,
-                "calibration_epochs": instruction.epochs,
-            },
-        )
+        details = {"replayed_rounds": rounds, "calibration_epochs": instruction.epochs}
+        return run_rounds(job, strategy, job.initial, len(rounds), details)

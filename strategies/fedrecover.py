@@ -24,7 +24,6 @@ rounds with the defaults. Whole clients only.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -32,7 +31,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType
 from flwr.serverapp import Grid
 
-from fedunlearn.arrays import Arrays, add, from_record, subtract, to_record, weighted_average
+from fedunlearn.arrays import Arrays, add, from_record, subtract, weighted_average
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.history import UpdateHistory
 from fedunlearn.lbfgs import curvature_ok, lbfgs_product
@@ -40,7 +39,7 @@ from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
-    round_metrics,
+    run_rounds,
 )
 from strategies.recording_fedavg import ClientReply, RecordingFedAvg
 
@@ -232,7 +231,6 @@ class FedRecover(UnlearningMethod):
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         if job.history.delta_t != 1 or len(job.history.rounds) != job.rounds:
             raise ValueError("fedrecover needs every training round in the history (delta_t = 1)")
-        started = time.perf_counter()
         strategy = RecoveryRounds(
             registry=job.registry,
             instruction=replace(job.instruction, phase="recover"),
@@ -244,22 +242,13 @@ class FedRecover(UnlearningMethod):
             buffer=self.buffer,
             abnormal_threshold=self.abnormal_threshold,
         )
-        result = strategy.start(
-            job.grid,
-            to_record(job.initial),
-            num_rounds=job.rounds,
-            timeout=job.sampling.timeout,
-            evaluate_fn=job.evaluate_fn,
-        )
-        strategy.cost.wall_seconds = time.perf_counter() - started
-        return UnlearningOutcome(
-            arrays=from_record(result.arrays),
-            cost=strategy.cost,
-            round_metrics=round_metrics(result),
-            details={
+        outcome = run_rounds(job, strategy, job.initial, job.rounds)
+        outcome.details.update(
+            {
                 "exact_rounds": sorted(self.exact_rounds(job.rounds)),
                 "abnormal_estimates": strategy.abnormal_count,
                 "client_updates_computed": strategy.client_updates_computed,
                 "client_updates_estimated": strategy.client_updates_estimated,
-            },
+            }
         )
+        return outcome

@@ -11,15 +11,12 @@ clients. Supports record-level requests (the owner trains without the named reco
 
 from __future__ import annotations
 
-import time
-
-from fedunlearn.arrays import from_record, to_record
 from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
-    round_metrics,
+    run_rounds,
 )
 
 
@@ -48,19 +45,6 @@ class FineTune(UnlearningMethod):
         return self.rounds
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
-        started = time.perf_counter()
         # Rounds after training's, so sampling and seeds do not repeat training's.
-        strategy = job.make_trainer(phase="finetune", first_round=job.rounds + 1)
-        result = strategy.start(
-            job.grid,
-            to_record(job.original),
-            num_rounds=self.rounds,
-            timeout=job.sampling.timeout,
-            evaluate_fn=job.evaluate_fn,
-        )
-        strategy.cost.wall_seconds = time.perf_counter() - started
-        return UnlearningOutcome(
-            arrays=from_record(result.arrays),
-            cost=strategy.cost,
-            round_metrics=round_metrics(result),
-        )
+        strategy = job.make_trainer(phase=self.phase, first_round=job.rounds + 1)
+        return run_rounds(job, strategy, job.original, self.rounds)

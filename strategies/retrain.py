@@ -10,15 +10,13 @@ against it. Cost: a full training run on the remaining clients.
 
 from __future__ import annotations
 
-import time
-
-from fedunlearn.arrays import from_record, nbytes, to_record
+from fedunlearn.arrays import nbytes
 from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
-    round_metrics,
+    run_rounds,
 )
 
 
@@ -35,18 +33,4 @@ class Retrain(UnlearningMethod):
         return nbytes(history.initial_model)
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
-        started = time.perf_counter()
-        strategy = job.make_trainer(phase="retrain")
-        result = strategy.start(
-            job.grid,
-            to_record(job.initial),
-            num_rounds=job.rounds,
-            timeout=job.sampling.timeout,
-            evaluate_fn=job.evaluate_fn,
-        )
-        strategy.cost.wall_seconds = time.perf_counter() - started
-        return UnlearningOutcome(
-            arrays=from_record(result.arrays),
-            cost=strategy.cost,
-            round_metrics=round_metrics(result),
-        )
+        return run_rounds(job, job.make_trainer(phase=self.phase), job.initial, job.rounds)

@@ -17,15 +17,12 @@ Supports record-level requests (the owner retrains without the named records).
 
 from __future__ import annotations
 
-import time
-
-from fedunlearn.arrays import from_record, to_record
 from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
-    round_metrics,
+    run_rounds,
 )
 
 
@@ -59,22 +56,14 @@ class Rollback(UnlearningMethod):
         return max(0, job.rounds - self._start(job) + 1)
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
-        started = time.perf_counter()
         start = self._start(job)
         if start > job.rounds:
             return UnlearningOutcome(arrays=job.original, details={"restart_round": None})
-        strategy = job.make_trainer(phase="rollback", first_round=start)
-        result = strategy.start(
-            job.grid,
-            to_record(job.history[start].global_model),
-            num_rounds=job.rounds - start + 1,
-            timeout=job.sampling.timeout,
-            evaluate_fn=job.evaluate_fn,
-        )
-        strategy.cost.wall_seconds = time.perf_counter() - started
-        return UnlearningOutcome(
-            arrays=from_record(result.arrays),
-            cost=strategy.cost,
-            round_metrics=round_metrics(result),
+        strategy = job.make_trainer(phase=self.phase, first_round=start)
+        return run_rounds(
+            job,
+            strategy,
+            job.history[start].global_model,
+            job.rounds - start + 1,
             details={"restart_round": start},
         )

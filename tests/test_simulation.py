@@ -68,3 +68,31 @@ def test_rollback_reproduces_retraining_exactly_on_the_ray_engine(tmp_path: Path
     assert parameter_distance(result.models["rollback"], result.models["retrain"]) == 0.0
     cost = result.metrics["cost"]
     assert cost["rollback"]["client_epochs"] < cost["retrain"]["client_epochs"]
+
+
+@pytest.mark.simulation
+def test_every_message_type_crosses_the_ray_engine(tmp_path: Path) -> None:
+    # DP-SGD clients (privacy query), record-level requests with commitments, PGA's
+    # ascent message, the monitor, and an inference-attacker client (attack query).
+    config = small_config(
+        tmp_path,
+        "simulation.backend=ray",
+        "training.rounds=3",
+        "privacy.mode=local",
+        "privacy.noise_multiplier=0.5",
+        "unlearning.scope=canary",
+        'unlearning.methods=["federaser", "pga"]',
+        "defense.monitor=true",
+        "attack.enabled=true",
+        "attack.attacker=client",
+        "attack.client=3",
+        'roles.3="inference-attacker"',
+        "attack.shadow_models=1",
+        "attack.shadow_epochs=2",
+    )
+    metrics = simulate(config, show_progress=False).metrics
+    assert metrics["requests"][0]["accepted"] and metrics["forgotten"]["records"]["0"]
+    assert metrics["privacy"]["training_epsilon"] > 0
+    assert set(metrics["monitor"]) == {"federaser", "pga", "retrain"}
+    assert metrics["details"]["pga"][0]["ascents"][0]["records"] > 0
+    assert set(metrics["attacks"]["mia_gap"]) == {"federaser", "pga", "retrain"}
