@@ -335,8 +335,9 @@ def _run_simulation(
 
 
 def collect_rows(runs: list[PlannedRun]) -> list[dict[str, Any]]:
-    """The tidy table: one row per complete run and method (reference and original
-    figures as ``reference_*`` and ``original_*`` columns)."""
+    """The tidy table: one row per complete run and model (each method, the reference,
+    the original; the reference's and original's figures also as ``reference_*`` and
+    ``original_*`` columns of every row)."""
     rows = []
     for run in runs:
         if not run.is_complete():
@@ -344,7 +345,8 @@ def collect_rows(runs: list[PlannedRun]) -> list[dict[str, Any]]:
         metrics = json.loads((run.run_dir / "metrics.json").read_text())
         by_model = {r["model"]: r for r in comparison_rows(metrics)}
         reference = metrics.get("reference")
-        for method in metrics.get("methods", []) or [reference]:
+        # Every method, then the reference and the original model as rows of their own.
+        for method in [*metrics.get("methods", []), reference, "original"]:
             if method not in by_model:
                 continue
             row: dict[str, Any] = {

@@ -106,7 +106,7 @@ def test_sweep_runs_resumes_and_redoes_partial_runs(tmp_path: Path) -> None:
     assert len(first.ran) == 4 and not first.failed and not first.skipped
     with open(tmp_path / "out" / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 4
+    assert len(rows) == 12  # 4 runs x (federaser, retrain, original)
     assert {
         "unlearning.federaser.r",
         "seed",
