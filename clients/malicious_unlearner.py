@@ -66,6 +66,11 @@ class MaliciousUnlearner(ClientRole):
         """Averages of two genuine records of different classes, labelled as the first."""
         rng = self._rng("boundary")
         data = self.genuine
+        if len(np.unique(data.y)) < 2:
+            raise ValueError(
+                f"client {self.client_id} holds one class only: it cannot craft records "
+                "between two classes (use a partition with more classes per client)"
+            )
         xs, ys = [], []
         while len(xs) < count:
             a, b = rng.choice(len(data), size=2, replace=False)
@@ -124,6 +129,8 @@ class MaliciousUnlearner(ClientRole):
             return [self.request_records(self.crafted)]
         # flood: the same records, in many small requests or (control) in one
         ids = self._genuine_ids(m.records, "flood")
+        if not ids:
+            return []
         if m.control:
             return [self.request_records(ids)]
         parts = np.array_split(np.array(ids), min(m.requests, len(ids)))

@@ -11,24 +11,29 @@ import numpy as np
 
 from fedunlearn.data import ArrayDataset
 
+IMAGE_CORNERS = ("bottom-right", "top-left", "top-right", "bottom-left")
+FLAT_CORNERS = ("bottom-right", "top-left")
+
 
 def apply_trigger(
     x: np.ndarray, size: int, value: float = 1.0, corner: str = "bottom-right"
 ) -> np.ndarray:
     """Copy of ``x`` with a ``size`` x ``size`` square of ``value`` in a corner of every
-    image (``"bottom-right"``, the canary's, or ``"top-left"``), or on the last (first)
-    ``size`` features of flat rows."""
-    if corner not in ("bottom-right", "top-left"):
-        raise ValueError(f"corner must be 'bottom-right' or 'top-left', got {corner!r}")
+    image (``"bottom-right"``, the canary's; ``"top-left"``, ``"top-right"``,
+    ``"bottom-left"``), or on the last (first) ``size`` features of flat rows (only
+    ``"bottom-right"`` and ``"top-left"`` there)."""
+    if corner not in IMAGE_CORNERS:
+        raise ValueError(f"corner must be one of {IMAGE_CORNERS}, got {corner!r}")
     out = np.array(x, copy=True)
     if out.ndim == 4:  # (N, C, H, W)
         if size > min(out.shape[2], out.shape[3]):
             raise ValueError(f"trigger size {size} is larger than the images {out.shape[2:]}")
-        if corner == "bottom-right":
-            out[:, :, -size:, -size:] = value
-        else:
-            out[:, :, :size, :size] = value
+        rows = slice(-size, None) if corner.startswith("bottom") else slice(0, size)
+        cols = slice(-size, None) if corner.endswith("right") else slice(0, size)
+        out[:, :, rows, cols] = value
     elif out.ndim == 2:  # (N, D)
+        if corner not in FLAT_CORNERS:
+            raise ValueError(f"flat rows have only the corners {FLAT_CORNERS}, got {corner!r}")
         if corner == "bottom-right":
             out[:, -size:] = value
         else:

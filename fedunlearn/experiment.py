@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset
 from fedunlearn.federation import ClientRegistry, FederationError
 from fedunlearn.history import UpdateHistory
-from fedunlearn.leakage import run_leakage_audit, write_leakage
+from fedunlearn.leakage import LeakageUnavailableError, run_leakage_audit, write_leakage
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
 from fedunlearn.monitor import ImpactMonitor
@@ -253,7 +254,9 @@ def run_group(
         try:
             results.append(run.finish(shared, config, parts, run_dir))
         except BaseException as err:
-            write_failure(run_dir, run.rows_for(set()), err, traceback.format_exc())
+            # Keep the rounds of training and of every method that ran.
+            keys = {method_key(m) for _, m in parts.to_run()}
+            write_failure(run_dir, run.rows_for(keys), err, traceback.format_exc())
             raise
     return results
 
@@ -333,7 +336,7 @@ class _Run:
                 self.trainer, p.noise_multiplier, p.clipping_norm, sampled
             )
         # (stage, method key) -> outcome, so a method several runs ask for runs once.
-        self._outcomes: dict[tuple[int, str], UnlearningOutcome | str] = {}
+        self._outcomes: dict[tuple[int, str, str], UnlearningOutcome | str] = {}
         d = config.defense
         self.monitor: ImpactMonitor | None = None
         if d.monitor:
@@ -345,7 +348,6 @@ class _Run:
             self.monitor = ImpactMonitor(
                 self.new_model,
                 validation,
-                config.canary.trigger_size,
                 d.max_accuracy_drop,
                 d.max_trigger_rise,
             )
@@ -355,32 +357,53 @@ class _Run:
         return build_model(m.name, info.input_shape, info.num_classes, m.hidden, self.config.seed)
 
     def privacy_report(
-        self, shared: _Shared, config: ExperimentConfig, components: Components
+        self,
+        shared: _Shared,
+        config: ExperimentConfig,
+        components: Components,
+        reports: list[dict[str, Any]],
     ) -> dict[str, Any]:
-        """Epsilon spent: per client (local DP) or by the server's releases (central)."""
+        """Epsilon spent: per client (local DP) or by the server's releases (central).
+
+        A method whose model rests on un-noised client work gets an infinite epsilon:
+        under central DP every method that reads the stored (clipped, un-noised)
+        updates; under both modes PGA, whose ascent is plain SGD on the client's data.
+        """
         p, fed = config.privacy, config.federation
         methods = components.to_run()
         if p.mode == "central":
-            sampled = min(
-                fed.num_clients,
-                max(fed.min_train_clients, int(fed.fraction_train * fed.num_clients)),
-            )
-            eps = central_epsilon(
-                p.noise_multiplier, sampled / fed.num_clients, config.training.rounds, p.delta
-            )
+            # No amplification by sampling: the seeded sample is no secret (as Flower's
+            # own accountant assumes), so each round counts in full.
+            def eps(rounds: int) -> float:
+                return central_epsilon(p.noise_multiplier, 1.0, rounds, p.delta)
+
+            epsilon = {}
+            for label, method in methods:
+                extra = sum(int(r["cost"].get(label, {}).get("rounds", 0)) for r in reports)
+                covered = type(method).central_dp and type(method).private_client_work
+                epsilon[label] = eps(config.training.rounds + extra) if covered else math.inf
             return {
                 "mode": "central",
                 "delta": p.delta,
                 "noise_multiplier": p.noise_multiplier,
-                "training_epsilon": eps,
-                "epsilon": {label: eps for label, _ in methods},
+                "training_epsilon": eps(config.training.rounds),
+                "epsilon": epsilon,
+                "assumes": (
+                    "user-level DP for FedAvg with equal client weights (the noise is "
+                    "calibrated to one client's clipped update over the sampled count)"
+                ),
             }
         per_client = gather_epsilon(self.grid, shared.registry, fed.timeout)
         return {
             "mode": "local",
             "delta": p.delta,
             "training_epsilon": method_epsilon(per_client, None),
-            "epsilon": {label: method_epsilon(per_client, type(m).phase) for label, m in methods},
+            "epsilon": {
+                label: method_epsilon(per_client, type(m).phase)
+                if type(m).private_client_work
+                else math.inf
+                for label, m in methods
+            },
             "per_client": {str(c): v for c, v in sorted(per_client.items())},
         }
 
@@ -487,7 +510,7 @@ class _Run:
                     }
                 )
         if config.privacy.mode != "none":
-            metrics["privacy"] = self.privacy_report(shared, config, components)
+            metrics["privacy"] = self.privacy_report(shared, config, components, reports)
             metrics.setdefault("table_columns", {})
             for label in models:
                 if label != "original":
@@ -501,18 +524,38 @@ class _Run:
             forgotten = ForgetSet()
             for stage in shared.stages:
                 forgotten = forgotten | stage
-            leakage = run_leakage_audit(
-                config, self.world, models, forgotten, self.new_model, self.grid, shared.registry
-            )
-            metrics["attacks"] = leakage.metrics
-            metrics["attack_setup"] = leakage.setup
-            columns = metrics.setdefault("table_columns", {})
-            for label in models:
-                if label != "original":
-                    columns.setdefault(label, {}).update(
-                        leakage.columns_for(label, components.reference_label)
-                    )
-            write_leakage(leakage, run_dir, config.output.figures)
+            try:
+                leakage = run_leakage_audit(
+                    config,
+                    self.world,
+                    models,
+                    forgotten,
+                    self.new_model,
+                    self.grid,
+                    shared.registry,
+                )
+            except LeakageUnavailableError as err:
+                # The other results stand; say why there is no leakage figure.
+                self.progress.note(f"leakage audit skipped: {err}")
+                metrics["attacks"] = {"skipped": str(err)}
+            except FederationError:
+                raise
+            except Exception as err:  # a broken attack must not cost the audit's results
+                self.progress.note(f"[red]leakage audit failed[/]: {type(err).__name__}: {err}")
+                metrics["attacks"] = {"failed": f"{type(err).__name__}: {err}"}
+                errors_dir = run_dir / "errors"
+                errors_dir.mkdir(exist_ok=True)
+                (errors_dir / "leakage.txt").write_text(traceback.format_exc())
+            else:
+                metrics["attacks"] = leakage.metrics
+                metrics["attack_setup"] = leakage.setup
+                columns = metrics.setdefault("table_columns", {})
+                for label in models:
+                    if label != "original":
+                        columns.setdefault(label, {}).update(
+                            leakage.columns_for(label, components.reference_label)
+                        )
+                write_leakage(leakage, run_dir, config.output.figures)
         result = ExperimentResult(
             config, run_dir, metrics, self.rows_for(keys), models, shared.history
         )
@@ -531,7 +574,10 @@ class _Run:
         keys = {method_key(m) for _, m in runs}
         decisions: dict[str, list[dict[str, Any]]] = {}
         halted: set[str] = set()
-        forgotten = ForgetSet()
+        forgotten = ForgetSet()  # everything requested so far: what the audit checks
+        # What each method has really served: a request the monitor rejected is not
+        # carried out later as part of the running total.
+        served = {label: ForgetSet() for label, _ in runs}
         for index, stage in enumerate(shared.stages, start=1):
             forgotten = forgotten | stage
             suffix = f" [stage {index}]" if len(shared.stages) > 1 else ""
@@ -541,13 +587,12 @@ class _Run:
                 if label in failed or label in halted:
                     continue
                 is_reference = label == components.reference_label
-                if forgotten.record_level and not type(method).supports_records:
+                target = served[label] | stage
+                if target.record_level and not type(method).supports_records:
                     failed[label] = f"{label} forgets whole clients only; a request named records"
                     continue
                 phase = ("retraining" if is_reference else f"unlearning ({label})") + suffix
-                outcome = self._outcome(
-                    shared, index, forgotten, stage, method, current[label], phase
-                )
+                outcome = self._outcome(shared, index, target, stage, method, current[label], phase)
                 if isinstance(outcome, str):  # the method failed (and it is not the reference)
                     if is_reference:
                         raise RuntimeError(f"the reference {label} failed: {outcome}")
@@ -570,6 +615,7 @@ class _Run:
                             halted.add(label)
                         continue
                 current[label] = outcome.arrays
+                served[label] = target
             reports.append(
                 {
                     "stage": index,
@@ -602,8 +648,9 @@ class _Run:
     ) -> UnlearningOutcome | str:
         """The method's outcome for this stage: computed once per (stage, method key)."""
         key = method_key(method)
-        if (index, key) in self._outcomes:
-            return self._outcomes[(index, key)]
+        cache = (index, key, json.dumps(forgotten.as_dict(), sort_keys=True))
+        if cache in self._outcomes:
+            return self._outcomes[cache]
         job = UnlearningJob(
             grid=self.grid,
             registry=shared.registry,
@@ -630,7 +677,7 @@ class _Run:
         except Exception as err:  # one broken method must not cost the others
             result = f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}"
             self.progress.note(f"[red]{phase} failed[/]: {type(err).__name__}: {err}")
-        self._outcomes[(index, key)] = result
+        self._outcomes[cache] = result
         return result
 
     def audit(

@@ -186,4 +186,5 @@ def check_replies(
     raise FederationError(
         f"{what}: {len(good)} of {len(sent)} clients replied, {needed} needed.\n"
         + "\n".join(details[:10])
+        + (f"\n... and {len(details) - 10} more" if len(details) > 10 else "")
     )

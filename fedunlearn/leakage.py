@@ -1,11 +1,13 @@
 """The leakage audit (phase 6): inference attacks on the released models, scored by the
 harness against the truth only it holds.
 
-1. The harness draws candidate records: for membership, records of the forgotten data
-   (members) and held-out records never trained on (non-members, given the canary
-   transform in the same share as the members, so both sides look alike); for
-   deletion inference, forgotten records against records of clients that stay; for
-   client deletion inference, a few records of every client.
+1. The harness draws candidate records: for membership, the forgotten client's
+   memorization canaries (members) against twins drawn the same way and never trained
+   on, or, without canaries, forgotten ordinary records against held-out records
+   (the backdoor canary is left out: triggered members against clean non-members
+   would measure the trigger, not membership); for deletion inference, forgotten
+   records against records of clients that stay; for client deletion inference, a
+   few records of every client.
 2. The attacker (:class:`~fedunlearn.attacks.attacker.Attacker`) gets the candidates'
    inputs and labels, never their truth, and scores them: an outside observer here,
    through query access to the released models; an inference-attacker client through
@@ -53,6 +55,11 @@ class Candidates:
     membership_truth: np.ndarray
     deletion_truth: np.ndarray
     removed_clients: frozenset[int]
+    canary_members: bool  # members are memorization canaries (the auditing game)
+
+
+class LeakageUnavailableError(ValueError):
+    """The audit cannot score this run (say why); the run's other results stand."""
 
 
 def _sample(data: ArrayDataset, count: int, rng: np.random.Generator) -> ArrayDataset:
@@ -62,11 +69,24 @@ def _sample(data: ArrayDataset, count: int, rng: np.random.Generator) -> ArrayDa
 
 
 def _concat(parts: list[ArrayDataset]) -> ArrayDataset:
+    if not parts:
+        raise LeakageUnavailableError("nothing was forgotten, so there is nothing to score")
     return ArrayDataset(
         np.concatenate([p.x for p in parts]),
         np.concatenate([p.y for p in parts]),
         np.concatenate([p.ids for p in parts]),
     )
+
+
+def _shuffled(
+    positives: ArrayDataset, negatives: ArrayDataset, rng: np.random.Generator
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """((inputs, labels), truth) of both sets together, in a seeded random order."""
+    order = rng.permutation(len(positives) + len(negatives))
+    x = np.concatenate([positives.x, negatives.x])[order]
+    y = np.concatenate([positives.y, negatives.y])[order]
+    truth = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])[order]
+    return (x, y), truth
 
 
 def forgotten_records(world: FederatedData, forgotten: ForgetSet) -> ArrayDataset:
@@ -96,6 +116,11 @@ def build_candidates(
     a = config.attack
     rng = np.random.default_rng(derive_seed(config.seed, "attack-candidates") % 2**32)
     removed_records = forgotten_records(world, forgotten)
+    if len(removed_records) == 0:
+        raise LeakageUnavailableError(
+            "the records removed are unknown to the harness (crafted by a client, or "
+            "never held), so there is no member to score"
+        )
     memorized = removed_records.subset(
         np.flatnonzero(np.isin(removed_records.ids, world.memorization_ids))
     )
@@ -107,7 +132,13 @@ def build_candidates(
         # Ordinary records: the backdoor canary generalises to every triggered input, so
         # it says nothing about membership of a record; leave it out.
         ordinary = removed_records.without_ids(world.canary_ids)
-        members = _sample(ordinary if len(ordinary) else removed_records, a.candidates, rng)
+        if not len(ordinary):
+            raise LeakageUnavailableError(
+                "every forgotten record is a backdoor canary: against clean non-members "
+                "membership inference would measure the trigger; set canary.memorization "
+                "> 0 for canaries made to be scored"
+            )
+        members = _sample(ordinary, a.candidates, rng)
         nonmembers = _sample(pool, len(members), rng)
     deleted = _sample(removed_records, a.candidates, rng)
     forgotten_ids = set(removed_records.ids.tolist())
@@ -129,25 +160,52 @@ def build_candidates(
         sample = _sample(data, a.client_samples, rng)
         clients[c] = (sample.x, sample.y)
     removed = set(forgotten.clients) | {c for c, _ in forgotten.records}
+    # Shuffled, so the order the attacker receives the candidates in is no clue.
+    membership, membership_truth = _shuffled(members, nonmembers, rng)
+    deletion, deletion_truth = _shuffled(deleted, retained, rng)
     return Candidates(
-        view=CandidateView(
-            membership=(
-                np.concatenate([members.x, nonmembers.x]),
-                np.concatenate([members.y, nonmembers.y]),
-            ),
-            deletion=(
-                np.concatenate([deleted.x, retained.x]),
-                np.concatenate([deleted.y, retained.y]),
-            ),
-            clients=clients,
-        ),
-        membership_truth=np.concatenate([np.ones(len(members)), np.zeros(len(nonmembers))]),
-        deletion_truth=np.concatenate([np.ones(len(deleted)), np.zeros(len(retained))]),
+        view=CandidateView(membership=membership, deletion=deletion, clients=clients),
+        membership_truth=membership_truth,
+        deletion_truth=deletion_truth,
         removed_clients=frozenset(removed - skip_clients),
+        canary_members=bool(len(memorized)),
     )
 
 
-def settings_of(config: ExperimentConfig, label_only: bool) -> AttackSettings:
+def client_ranking_metrics(
+    scores: dict[int, float], removed: frozenset[int] | set[int]
+) -> dict[str, float]:
+    """How well per-client scores single out the removed clients, ties shared fairly.
+
+    ``top1``: the share of removed clients among those tied at the top score (a model
+    that says nothing, all scores equal, earns the chance level, not a win by client
+    id); ``best_rank``: the best average rank (ties take the mean of their ranks) of a
+    removed client, 1 being first.
+    """
+    if not scores:
+        return {"top1": float("nan"), "best_rank": float("nan"), "candidates": 0.0}
+    top = max(scores.values())
+    tied = [c for c, s in scores.items() if s == top]
+    values = np.array(list(scores.values()))
+
+    def rank(c: int) -> float:
+        above = int((values > scores[c]).sum())
+        same = int((values == scores[c]).sum())
+        return above + (same + 1) / 2
+
+    ranks = [rank(c) for c in removed if c in scores]
+    return {
+        "top1": sum(c in removed for c in tied) / len(tied),
+        "best_rank": float(min(ranks)) if ranks else float("nan"),
+        "candidates": float(len(scores)),
+    }
+
+
+def settings_of(
+    config: ExperimentConfig, label_only: bool, canary_members: bool = True
+) -> AttackSettings:
+    """The attacker's settings; it draws canaries of its own for its shadow pairs only
+    when the members it scores are memorization canaries (it knows the game)."""
     a, t = config.attack, config.training
     return AttackSettings(
         label_only=label_only,
@@ -159,7 +217,9 @@ def settings_of(config: ExperimentConfig, label_only: bool) -> AttackSettings:
         learning_rate=t.learning_rate,
         momentum=t.momentum,
         seed=derive_seed(config.seed, "attacker") % 2**31,
-        canaries=2 * config.canary.memorization if config.canary.enabled else 0,
+        canaries=(
+            2 * config.canary.memorization if config.canary.enabled and canary_members else 0
+        ),
     )
 
 
@@ -268,13 +328,13 @@ def run_leakage_audit(
     """Score every attack on every model; ``models`` holds ``original`` and the rest."""
     a, r = config.attack, config.release
     label_only = a.attacker == "observer" and (a.access == "label" or r.mode == "label")
-    settings = settings_of(config, label_only)
     models = release_weights(models, r.param_noise, config.seed, new_model)
     if a.attacker == "observer":
         own, pool = split_held_out(
             world.test, a.aux_fraction, derive_seed(config.seed, "aux") % 2**32
         )
         candidates = build_candidates(config, world, forgotten, pool, skip_clients=set())
+        settings = settings_of(config, label_only, candidates.canary_members)
         accesses: dict[str, ModelAccess] = {}
         for label, arrays in models.items():
             released = ReleasedAccess(
@@ -288,6 +348,7 @@ def run_leakage_audit(
         if grid is None or registry is None:
             raise ValueError("a client attacker needs the grid and the client registry")
         candidates = build_candidates(config, world, forgotten, world.test, skip_clients={a.client})
+        settings = settings_of(config, label_only, candidates.canary_members)
         message = Message(
             encode_query(models, candidates.view, settings),
             dst_node_id=registry.node_of(a.client),
@@ -342,13 +403,9 @@ def score_report(
         metrics.setdefault(attack, {})[label] = result.summary()
         roc.setdefault(attack, {})[label] = {"fpr": result.fpr, "tpr": result.tpr}
     for label, by_client in client_scores.items():
-        ranking = sorted(by_client, key=lambda c: -by_client[c])
-        ranks = [ranking.index(c) + 1 for c in candidates.removed_clients if c in ranking]
-        metrics.setdefault("deletion_client", {})[label] = {
-            "top1": float(bool(ranking) and ranking[0] in candidates.removed_clients),
-            "best_rank": float(min(ranks)) if ranks else float("nan"),
-            "candidates": float(len(ranking)),
-        }
+        metrics.setdefault("deletion_client", {})[label] = client_ranking_metrics(
+            by_client, candidates.removed_clients
+        )
     setup = {
         "release": config.release.mode,
         "param_noise": config.release.param_noise,

@@ -6,12 +6,14 @@ model the unlearning started from on two signals:
 
 * **validation accuracy**: an unlearning that loses more than ``max_accuracy_drop`` is
   anomalous (over-unlearning, a damaging request);
-* **trigger scan**: without knowing any attacker's trigger, the server stamps a small
-  white square in each corner of its validation inputs and measures, for every class
+* **trigger scan**: without knowing any attacker's trigger, the server stamps white
+  squares of a few fixed sizes (``SCAN_SIZES``, whatever the experiment's canary or any
+  attacker uses) in each corner of its validation inputs and measures, for every class
   ``c``, how much more often inputs of other classes are classified as ``c`` with the
   square than without. The largest such excess is the *backdoor score*; an unlearning
   that raises it by more than ``max_trigger_rise`` may have woken a dormant backdoor
-  (camouflaged poisoning).
+  (camouflaged poisoning). It finds square corner patches only: a trigger of another
+  shape or place can pass it, as it would pass any scan of a fixed family.
 
 Every decision is recorded with its reason. On an anomaly the server keeps the previous
 model (``reject``) and, with ``halt``, also serves no further request with that method.
@@ -26,18 +28,32 @@ import numpy as np
 from torch import nn
 
 from fedunlearn.arrays import Arrays, load_arrays
-from fedunlearn.canary import apply_trigger
+from fedunlearn.canary import FLAT_CORNERS, IMAGE_CORNERS, apply_trigger
 from fedunlearn.data import ArrayDataset
 from fedunlearn.metrics import accuracy
 from fedunlearn.training import predict_logits
 
-CORNERS = ("bottom-right", "top-left")
+SCAN_SIZES = (2, 4, 6)  # square sides, fixed: the server knows no attacker's trigger
+
+
+def scan_patches(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The validation inputs with each scanned square: ``"<corner>/<size>"`` -> inputs."""
+    if x.ndim == 4:
+        corners, side = IMAGE_CORNERS, min(x.shape[2], x.shape[3])
+    else:
+        corners, side = FLAT_CORNERS, x.shape[1]
+    sizes = [s for s in SCAN_SIZES if s < side] or [1]
+    return {
+        f"{corner}/{size}": apply_trigger(x, size, corner=corner)
+        for corner in corners
+        for size in sizes
+    }
 
 
 def backdoor_scores(
     logits_clean: np.ndarray, logits_triggered: dict[str, np.ndarray], labels: np.ndarray
 ) -> dict[str, float]:
-    """Per corner: the largest excess, over classes ``c``, of "other classes predicted
+    """Per patch: the largest excess, over classes ``c``, of "other classes predicted
     as c" with the square compared with without."""
     classes = logits_clean.shape[1]
     clean_pred = logits_clean.argmax(axis=1)
@@ -63,7 +79,7 @@ class MonitorDecision:
     accuracy_before: float
     accuracy_after: float
     backdoor_rise: float
-    backdoor_corner: str
+    backdoor_patch: str
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,8 +94,6 @@ class ImpactMonitor:
         Fresh model of the experiment's architecture.
     validation : ArrayDataset
         Labelled data the server holds.
-    trigger_size : int
-        Side of the squares of the trigger scan.
     max_accuracy_drop, max_trigger_rise : float
         The thresholds (see the module docstring).
     """
@@ -88,18 +102,17 @@ class ImpactMonitor:
         self,
         new_model: Callable[[], nn.Module],
         validation: ArrayDataset,
-        trigger_size: int,
         max_accuracy_drop: float,
         max_trigger_rise: float,
     ) -> None:
         self.new_model = new_model
         self.validation = validation
-        self.triggered = {c: apply_trigger(validation.x, trigger_size, corner=c) for c in CORNERS}
+        self.triggered = scan_patches(validation.x)
         self.max_accuracy_drop = max_accuracy_drop
         self.max_trigger_rise = max_trigger_rise
 
     def measure(self, arrays: Arrays) -> tuple[float, dict[str, float]]:
-        """(validation accuracy, backdoor score per corner) of a model."""
+        """(validation accuracy, backdoor score per scanned patch) of a model."""
         model = self.new_model()
         load_arrays(model, arrays)
         clean = predict_logits(model, self.validation.x)
@@ -116,12 +129,11 @@ class ImpactMonitor:
             reasons.append(
                 f"validation accuracy fell {acc_b - acc_a:.3f} (> {self.max_accuracy_drop})"
             )
-        corner = max(door_a, key=lambda c: door_a[c] - door_b[c])
-        rise = door_a[corner] - door_b[corner]
+        patch = max(door_a, key=lambda c: door_a[c] - door_b[c])
+        rise = door_a[patch] - door_b[patch]
         if rise > self.max_trigger_rise:
             reasons.append(
-                f"trigger-scan backdoor score ({corner}) rose {rise:.3f} "
-                f"(> {self.max_trigger_rise})"
+                f"trigger-scan backdoor score ({patch}) rose {rise:.3f} (> {self.max_trigger_rise})"
             )
         return MonitorDecision(
             accepted=not reasons,
@@ -129,5 +141,5 @@ class ImpactMonitor:
             accuracy_before=acc_b,
             accuracy_after=acc_a,
             backdoor_rise=rise,
-            backdoor_corner=corner,
+            backdoor_patch=patch,
         )

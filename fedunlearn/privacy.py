@@ -130,6 +130,7 @@ def train_privately(
     momentum: float,
     seed: int,
     dp: DPTraining,
+    weight_decay: float = 0.0,
     history: History,
 ) -> tuple[LocalTrainingResult, History]:
     """DP-SGD with Opacus for ``epochs`` (fractions allowed); returns the result and the
@@ -140,7 +141,18 @@ def train_privately(
         # simulation) and torch about Opacus's backward hooks; neither is actionable.
         warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
         warnings.filterwarnings("ignore", message=".*backward hook.*")
-        return _dp_sgd(model, data, epochs, batch_size, learning_rate, momentum, seed, dp, history)
+        return _dp_sgd(
+            model,
+            data,
+            epochs,
+            batch_size,
+            learning_rate,
+            momentum,
+            seed,
+            dp,
+            history,
+            weight_decay,
+        )
 
 
 def _dp_sgd(
@@ -153,6 +165,7 @@ def _dp_sgd(
     seed: int,
     dp: DPTraining,
     history: History,
+    weight_decay: float,
 ) -> tuple[LocalTrainingResult, History]:
     engine = PrivacyEngine(accountant="rdp")
     engine.accountant.history = list(history)
@@ -160,7 +173,11 @@ def _dp_sgd(
     loader = DataLoader(
         dataset, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
     )
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate, momentum=momentum)
+    # Weight decay acts on the weights, not the data: applied after clipping and noise,
+    # it costs no privacy.
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay
+    )
     private, optimizer, loader = engine.make_private(
         module=model,
         optimizer=optimizer,

@@ -197,15 +197,20 @@ def gather_requests(
     received: list[ReceivedRequest] = []
     for reply in replies:
         requester = registry.client_of(reply.metadata.src_node_id)
-        for key in sorted(reply.content.config_records):
-            if not key.startswith(REQUEST_PREFIX):
-                continue
+        keys = [k for k in reply.content.config_records if k.startswith(REQUEST_PREFIX)]
+        for key in sorted(keys, key=_request_order):
             try:
                 request = UnlearningRequest.from_record(reply.content.config_records[key])
                 received.append(ReceivedRequest(requester, request))
             except RequestFormatError as err:
                 received.append(ReceivedRequest(requester, None, str(err)))
     return sorted(received, key=lambda r: r.requester)
+
+
+def _request_order(key: str) -> tuple[int, str]:
+    """``request-2`` before ``request-10``: the order the client sent them in."""
+    suffix = key[len(REQUEST_PREFIX) :].lstrip("-")
+    return (int(suffix), key) if suffix.isdigit() else (2**31, key)
 
 
 @dataclass(frozen=True)
@@ -265,19 +270,23 @@ def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | Non
 
 def committed_records(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
     """Refuse a record-level request naming records the requester did not commit to
-    when it joined (records it never held)."""
+    when it joined (records it never held).
+
+    The records are checked against the commitment of the client whose data would be
+    removed (the requester, unless the owner check is off and it names another).
+    """
     assert received.request is not None
     request = received.request
     if request.whole_client:
         return None
-    missing = uncommitted(
-        registry.commitment(received.requester), request.record_ids, request.proofs
-    )
+    owner = request.target_client
+    missing = uncommitted(registry.commitment(owner), request.record_ids, request.proofs)
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        whose = "it" if owner == received.requester else f"client {owner}"
         return (
-            f"client {received.requester} asked to remove {len(missing)} records it did "
-            f"not commit to when it joined ({shown})"
+            f"client {received.requester} asked to remove {len(missing)} records {whose} "
+            f"did not commit to when it joined ({shown})"
         )
     return None
 

@@ -51,6 +51,7 @@ from fedunlearn.privacy import (
 )
 from fedunlearn.protocol import AscentInstruction, TrainInstruction, TrainReport
 from fedunlearn.requests import UnlearningRequest
+from fedunlearn.sampling import participations
 from fedunlearn.training import (
     LocalTrainingResult,
     derive_seed,
@@ -148,8 +149,17 @@ class ClientRole:
         n = len(self.setup.data)
         rate = min(1.0, t.batch_size / n)
         steps_per_round = max(1, math.ceil(t.local_epochs * math.ceil(1 / rate)))
-        rounds = max(1, math.ceil(t.rounds * self.config.federation.fraction_train))
-        return noise_for_target(p.target_epsilon, p.delta, rate, rounds * steps_per_round)
+        fed = self.config.federation
+        # The server's sampling is seeded: the client knows the rounds it will train in.
+        rounds = participations(
+            self.client_id,
+            fed.num_clients,
+            fed.fraction_train,
+            fed.min_train_clients,
+            self.config.seed,
+            t.rounds,
+        )
+        return noise_for_target(p.target_epsilon, p.delta, rate, max(1, rounds) * steps_per_round)
 
     def fit_privately(
         self, model: nn.Module, data: ArrayDataset, instruction: TrainInstruction, seed: int
@@ -165,6 +175,7 @@ class ClientRole:
             batch_size=instruction.batch_size,
             learning_rate=instruction.learning_rate,
             momentum=instruction.momentum,
+            weight_decay=instruction.weight_decay,
             seed=seed,
             dp=DPTraining(self.noise_multiplier(), p.max_grad_norm),
             history=history,

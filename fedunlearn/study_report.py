@@ -8,7 +8,8 @@ Reads ``results.csv`` (one row per run and method) and writes into the same fold
   per method (error bars: std over seeds), the reference dashed;
 * ``report_tradeoff.png``: privacy (or the first swept parameter) against forgetting,
   coloured by clean accuracy;
-* ``report_roc.png``: ROC curves of the attacks, where attacks ran.
+* ``report_roc.png`` (one swept combination) or ``report_roc_<n>.png`` (one per
+  combination): ROC curves of the attacks, where attacks ran, averaged over seeds.
 """
 
 from __future__ import annotations
@@ -87,6 +88,13 @@ def parameters(rows: list[dict[str, Any]], folder: Path) -> list[str]:
     return list(dict.fromkeys([*keys, *sweep.get("grid", {})]))
 
 
+def _setting(row: dict[str, Any], param: str) -> Any:
+    """A row's value of a swept parameter, "-" when its case does not set it (a blank
+    cell reads back as NaN, and NaN never equals itself, so it cannot be a group key)."""
+    value = row.get(param, "-")
+    return "-" if isinstance(value, float) and math.isnan(value) else value
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     arr = np.array([v for v in values if isinstance(v, int | float) and not math.isnan(v)])
     if not len(arr):
@@ -108,7 +116,7 @@ def write_report(folder: str | Path) -> Path:
     metrics = [(k, n) for k, n in (*METRICS, *EXTRA_METRICS) if any(k in r for r in rows)]
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((*(row.get(p) for p in params), row["method"]), []).append(row)
+        groups.setdefault((*(_setting(row, p) for p in params), row["method"]), []).append(row)
     lines = [f"# Report: {folder.name}", ""]
     lines.append(
         f"{len({r['run_id'] for r in rows})} runs, {len(rows)} rows; seeds "
@@ -127,10 +135,11 @@ def write_report(folder: str | Path) -> Path:
         lines += threat_effects(rows, [p for p in params if p != "malicious.control"])
     figures = plot_metrics(rows, params, metrics, folder)
     tradeoff = plot_tradeoff(rows, params, folder)
-    roc = plot_roc(folder)
-    for figure in [*figures, tradeoff, roc]:
+    for figure in [*figures, tradeoff]:
         if figure is not None:
             lines += [f"![{figure.stem}]({figure.name})", ""]
+    for label, figure in plot_roc(folder, rows, params):
+        lines += [f"ROC curves, {label}:", "", f"![{figure.stem}]({figure.name})", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
     return path
@@ -242,39 +251,64 @@ def plot_tradeoff(rows: list[dict[str, Any]], params: list[str], folder: Path) -
     return path
 
 
-def plot_roc(folder: Path) -> Path | None:
-    """ROC curves from the runs' ``attacks.json`` files, one panel per attack."""
+def _combination(key: tuple, params: list[str]) -> str:
+    if not params:
+        return "all runs"
+    return ", ".join(f"{p} = {v}" for p, v in zip(params, key, strict=True))
+
+
+def plot_roc(folder: Path, rows: list[dict[str, Any]], params: list[str]) -> list[tuple[str, Path]]:
+    """ROC curves from the complete runs' ``attacks.json`` files: one figure per
+    combination of swept parameters (curves of different settings, e.g. release modes,
+    are never averaged together), one panel per attack, each curve averaged over seeds.
+    Returns (combination, figure) pairs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves: dict[str, dict[str, list[tuple[list[float], list[float]]]]] = {}
-    for file in sorted(folder.glob("runs/*/attacks.json")):
+    combination: dict[str, tuple] = {}
+    for row in rows:
+        combination.setdefault(str(row["run_id"]), tuple(_setting(row, p) for p in params))
+    # combination -> attack -> model -> curves (one per run, i.e. per seed)
+    curves: dict[tuple, dict[str, dict[str, list[tuple[list[float], list[float]]]]]] = {}
+    for run_id, key in sorted(combination.items()):
+        file = folder / "runs" / run_id / "attacks.json"
+        if not file.is_file():
+            continue
         data = json.loads(file.read_text())
         for attack, by_model in data.get("roc", {}).items():
             for model, curve in by_model.items():
-                curves.setdefault(attack, {}).setdefault(model, []).append(
+                curves.setdefault(key, {}).setdefault(attack, {}).setdefault(model, []).append(
                     (curve["fpr"], curve["tpr"])
                 )
-    if not curves:
-        return None
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.5), squeeze=False)
+    for stale in folder.glob("report_roc*.png"):
+        stale.unlink()
+    out: list[tuple[str, Path]] = []
     grid = np.linspace(0, 1, 101)
-    for ax, (attack, by_model) in zip(axes[0], sorted(curves.items()), strict=True):
-        for model, runs in sorted(by_model.items()):
-            tprs = np.mean([np.interp(grid, f, t) for f, t in runs], axis=0)
-            ax.plot(grid, tprs, label=f"{model} ({len(runs)} runs)")
-        ax.plot([0, 1], [0, 1], "k:", linewidth=1)
-        ax.set_title(attack)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = folder / "report_roc.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    ordered = sorted(curves.items(), key=lambda kv: tuple(map(str, kv[0])))
+    for n, (key, by_attack) in enumerate(ordered, start=1):
+        label = _combination(key, params)
+        fig, axes = plt.subplots(
+            1, len(by_attack), figsize=(5 * len(by_attack), 4.8), squeeze=False
+        )
+        for ax, (attack, by_model) in zip(axes[0], sorted(by_attack.items()), strict=True):
+            for model, runs in sorted(by_model.items()):
+                tprs = np.mean([np.interp(grid, f, t) for f, t in runs], axis=0)
+                seeds = "seed" if len(runs) == 1 else "seeds"
+                ax.plot(grid, tprs, label=f"{model} ({len(runs)} {seeds})")
+            ax.plot([0, 1], [0, 1], "k:", linewidth=1)
+            ax.set_title(attack)
+            ax.set_xlabel("false positive rate")
+            ax.set_ylabel("true positive rate")
+            ax.legend(fontsize=7)
+        fig.suptitle(f"ROC: {label}", fontsize=10)
+        fig.tight_layout()
+        path = folder / ("report_roc.png" if len(ordered) == 1 else f"report_roc_{n}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        out.append((label, path))
+    return out
 
 
 THREAT_COLUMNS = (
@@ -294,7 +328,7 @@ def threat_effects(rows: list[dict[str, Any]], others: list[str]) -> list[str]:
         )
     pairs: dict[tuple, dict[bool, dict[str, Any]]] = {}
     for row in rows:
-        key = (*(row.get(p) for p in others), row["method"], row["seed"])
+        key = (*(_setting(row, p) for p in others), row["method"], row["seed"])
         pairs.setdefault(key, {})[str(row["malicious.control"]).lower() == "true"] = row
     groups: dict[tuple, list[dict[bool, dict[str, Any]]]] = {}
     for key, pair in pairs.items():

@@ -22,9 +22,11 @@ Settings that go together are ``cases``, each crossed with the grid::
     "privacy.target_epsilon" = 4.0
 
 ``fedunlearn sweep FILE`` plans every combination for every seed and checks all of
-them before anything runs (an unknown key or an empty list is an error naming it).
-Then it runs what is not already complete in the output folder, so an interrupted
-sweep resumes where it stopped:
+them before anything runs (an unknown key, an empty list, a key both in the grid and
+in a case, or a repeated case or value is an error naming it). Then it runs what is not
+already complete in the output folder, so an interrupted sweep resumes where it stopped
+(a run counts as complete only for the same resolved config: edit the base experiment
+and its runs are redone):
 
 * runs that differ only in unlearning methods or their options share one training and
   one retraining reference (:func:`fedunlearn.experiment.run_group`);
@@ -42,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -72,16 +75,39 @@ class PlannedRun:
     run_dir: Path
 
     def is_complete(self) -> bool:
-        """Whether this run's folder holds a complete result for the same parameters."""
+        """Whether this run's folder holds a complete result for the same parameters and
+        the same resolved config (an edited base experiment makes every run stale)."""
         try:
             metrics = json.loads((self.run_dir / "metrics.json").read_text())
             params = json.loads((self.run_dir / "params.json").read_text())
         except (OSError, ValueError):
             return False
+        # A folder written before config hashes were stored has no "config_hash": it
+        # cannot be told apart from a stale run, so it is not complete and is redone.
         return metrics.get("status") == "complete" and params == self.describe()
 
     def describe(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "seed": self.seed, "params": self.params}
+        return {
+            "run_id": self.run_id,
+            "seed": self.seed,
+            "params": self.params,
+            "config_hash": config_hash(self.config),
+        }
+
+
+MACHINE_KEYS = {"output": ("dir", "run_dir", "verbose")}
+"""Config keys left out of :func:`config_hash`: where results go (differs between
+machines) and log verbosity; they do not change a run's results."""
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """A digest of the full resolved config but :data:`MACHINE_KEYS`: two runs with the
+    same hash compute the same thing."""
+    raw = config.to_dict()
+    for section, keys in MACHINE_KEYS.items():
+        for key in keys:
+            raw.get(section, {}).pop(key, None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -157,6 +183,19 @@ class Sweep:
                 problems.append(
                     f"sweep.grid.{key!r} must be a non-empty list of values, got {values!r}"
                 )
+            elif len({_canonical(v) for v in values}) != len(values):
+                problems.append(f"sweep.grid.{key!r} repeats a value: {values!r}")
+        seen: dict[str, int] = {}
+        for i, case in enumerate(cases):
+            problems += [
+                f"sweep.cases[{i}] sets {key!r}, which sweep.grid also sweeps; set it in "
+                "the grid or in the cases, not both"
+                for key in case
+                if isinstance(grid, dict) and key in grid
+            ]
+            first = seen.setdefault(_canonical(case), i)
+            if first != i:
+                problems.append(f"sweep.cases[{i}] repeats sweep.cases[{first}]: {case!r}")
         out = Path(table.get("out") or Path(base.output.dir) / "sweeps" / base.name)
         if problems:
             raise ConfigError(problems, "sweep")
@@ -183,9 +222,14 @@ class Sweep:
             for case in (self.cases or [{}])
             for values in itertools.product(*(self.grid[k] for k in keys))
         ]
+        seen: dict[str, dict[str, Any]] = {}
         for params in combos:
             for seed in self.seeds:
                 run_id = _run_id(params, seed)
+                if seen.setdefault(run_id, params) is not params:
+                    # from_table refuses repeats; this guards sweeps built otherwise.
+                    problems.append(f"two combinations are the same run: {params!r}")
+                    continue
                 run_dir = (self.out / "runs" / run_id).resolve()
                 assignments = [f"{k}={_toml_value(v)}" for k, v in params.items()]
                 assignments += [f"seed={seed}", f"output.run_dir={_toml_value(str(run_dir))}"]
@@ -206,7 +250,14 @@ def _toml_value(value: Any) -> str:
     return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _run_id(params: dict[str, Any], seed: int) -> str:
+    """Readable and stable: the seed and a digest of the grid values. The base config is
+    not part of it; an edited base reuses the folder and :meth:`PlannedRun.is_complete`
+    sees the changed config hash."""
     digest = hashlib.sha256(json.dumps([params, seed], sort_keys=True).encode()).hexdigest()
     return f"seed{seed}-{digest[:10]}"
 
@@ -252,6 +303,9 @@ def run_sweep(
         f"complete, {len(todo)} to run"
     )
     for run in todo:
+        # Whatever the folder holds is stale (failed, cut short, or from another config):
+        # clear it, so an interrupted redo cannot pass for complete with old metrics.
+        shutil.rmtree(run.run_dir, ignore_errors=True)
         run.run_dir.mkdir(parents=True, exist_ok=True)
         (run.run_dir / "params.json").write_text(json.dumps(run.describe(), indent=2))
     done = _run_simulations(group_runs(todo), sweep.parallel, show_progress, console)

@@ -225,11 +225,21 @@ class UnlearningMethod(ABC):
     supports_records : bool
         True when the method can forget some of a client's records; methods that
         cannot are refused such requests with a clear error.
+    central_dp : bool
+        True when every client contribution it uses reaches the server through the
+        FedAvg rounds of ``job.make_trainer`` (which central DP wraps); False when it
+        builds on stored updates or other un-noised client work, so central DP gives
+        its model no bound (its epsilon is reported as infinite).
+    private_client_work : bool
+        False when a client computes on its data outside DP-SGD (PGA's ascent): under
+        local DP its model then has no bound either.
     """
 
     name: ClassVar[str] = ""
     exact: ClassVar[bool] = False
     supports_records: ClassVar[bool] = False
+    central_dp: ClassVar[bool] = False
+    private_client_work: ClassVar[bool] = True
     phase: ClassVar[str | None] = None
     """The training phase its client rounds run under (``instruction.phase``), or None
     when clients do not train; DP clients account each phase separately."""

@@ -22,7 +22,7 @@ server tells it which to leave out) and its calibration update is rescaled to it
 stored update as usual; in the first kept round it calibrates instead of reusing its
 stored update, which saw the forgotten records.
 
-Cost: about ``1 / (r * delta_t)`` of retraining in client epochs
+Cost: about ``r / delta_t`` of retraining in client epochs
 (``(T / delta_t - 1) * r * E_loc`` per client against ``T * E_loc``), and as many
 rounds as there are kept rounds.
 """

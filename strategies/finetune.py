@@ -32,6 +32,7 @@ class FineTune(UnlearningMethod):
     name = "finetune"
     phase = "finetune"
     supports_records = True
+    central_dp = True
 
     def __init__(self, rounds: int = 5) -> None:
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:

@@ -66,6 +66,7 @@ class PGA(UnlearningMethod):
     name = "pga"
     phase = "pga-post"
     supports_records = True
+    private_client_work = False  # the ascent is plain SGD
 
     def __init__(
         self,

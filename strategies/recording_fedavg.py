@@ -27,7 +27,6 @@ import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import numpy as np
 from flwr.app import (
     ArrayRecord,
     ConfigRecord,
@@ -52,7 +51,10 @@ from fedunlearn.protocol import (
     TrainInstruction,
     TrainReport,
 )
+from fedunlearn.sampling import sample_clients
 from fedunlearn.unlearning import SamplingPlan
+
+__all__ = ["RecordingFedAvg", "sample_clients"]
 
 log = logging.getLogger(__name__)
 
@@ -65,27 +67,6 @@ class ClientReply:
     weights: Arrays
     report: TrainReport
     content: RecordDict
-
-
-def sample_clients(
-    population: Collection[int],
-    fraction: float,
-    minimum: int,
-    seed: int,
-    server_round: int,
-    stream: int = 0,
-) -> list[int]:
-    """Seeded sample of ``max(minimum, int(fraction * N))`` clients (FedAvg's rule).
-
-    The draw depends only on (seed, round, stream) and the population, never on who
-    is excluded afterwards.
-    """
-    ids = sorted(population)
-    size = min(len(ids), max(minimum, int(fraction * len(ids))))
-    if size == len(ids):
-        return ids
-    rng = np.random.default_rng([seed, server_round, stream])
-    return sorted(int(c) for c in rng.choice(ids, size=size, replace=False))
 
 
 class RecordingFedAvg(FedAvg):

@@ -27,6 +27,7 @@ class Retrain(UnlearningMethod):
     phase = "retrain"
     exact = True
     supports_records = True
+    central_dp = True
 
     def history_bytes(self, history: UpdateHistory) -> int:
         """Only the initial model."""

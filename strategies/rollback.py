@@ -43,6 +43,7 @@ class Rollback(UnlearningMethod):
     phase = "rollback"
     exact = True
     supports_records = True
+    central_dp = True
 
     def history_bytes(self, history: UpdateHistory) -> int:
         """The kept global models (participation lists are negligible)."""

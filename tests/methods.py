@@ -35,3 +35,19 @@ class Broken(UnlearningMethod):
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         raise RuntimeError("this method is broken on purpose")
+
+
+class WreckFirst(UnlearningMethod):
+    """Returns the initial model at its first stage (a monitor must reject that), then
+    keeps the model; its details say what it was asked to forget at each stage."""
+
+    name = "wreck-first"
+    supports_records = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        self.calls += 1
+        arrays = job.initial if self.calls == 1 else job.original
+        return UnlearningOutcome(arrays=arrays, details={"forget": job.forget.as_dict()})

@@ -1,22 +1,34 @@
-"""Inference attacks: metrics against scikit-learn, attack signals on hand-made models,
-and the attacker seeing nothing but its own data, the models and the candidates."""
+"""Inference attacks: metrics against scikit-learn and hand-computed answers, attack
+signals on hand-made models, and the attacker seeing nothing but its own data, the
+models and the candidates."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import auc as area_under
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from fedunlearn.attacks.access import AccessDeniedError, LabelAccess
-from fedunlearn.attacks.attacker import Attacker
+import fedunlearn
+from fedunlearn.attacks.access import AccessDeniedError, FullAccess, LabelAccess
+from fedunlearn.attacks.attacker import Attacker, CandidateView
 from fedunlearn.attacks.deletion import DeletionInference
 from fedunlearn.attacks.membership import LabelOnlyAttack, LossAttack
 from fedunlearn.attacks.metrics import attack_metrics, tpr_at_fpr
 from fedunlearn.leakage import build_candidates, settings_of, split_held_out
+from fedunlearn.models import build_model
+from fedunlearn.requests import ForgetSet
 from fedunlearn.scenario import federated_data
 from tests.conftest import small_config
+
+
+def _points(fpr, tpr) -> set[tuple[float, float]]:
+    return {(round(float(f), 12), round(float(t), 12)) for f, t in zip(fpr, tpr, strict=True)}
 
 
 def test_metrics_match_scikit_learn_on_hand_made_scores() -> None:
@@ -24,23 +36,79 @@ def test_metrics_match_scikit_learn_on_hand_made_scores() -> None:
     scores = np.array([0.9, 0.8, 0.35, 0.1, 0.7, 0.3, 0.2, 0.15, 0.05, 0.0])
     m = attack_metrics(scores, truth)
     assert m.auc == pytest.approx(roc_auc_score(truth, scores))
+    # By hand: of the 24 (member, non-member) pairs, 0.9 and 0.8 beat all 6, 0.35
+    # beats 5 (not 0.7), 0.1 beats 2 (0.05, 0.0): 19 / 24.
+    assert m.auc == pytest.approx(19 / 24)
+    # The curve holds every corner of scikit-learn's and only points of the full one.
     fpr, tpr, _ = roc_curve(truth, scores)
-    assert m.fpr == pytest.approx(list(fpr)) and m.tpr == pytest.approx(list(tpr))
+    full = roc_curve(truth, scores, drop_intermediate=False)
+    assert _points(fpr, tpr) <= _points(m.fpr, m.tpr) <= _points(*full[:2])
     # By hand: at threshold 0.8, TPR 2/4 and FPR 0: advantage >= 0.5; at 0.35,
     # TPR 3/4, FPR 1/6: 0.583; that is the best.
     assert m.advantage == pytest.approx(3 / 4 - 1 / 6)
     assert m.tpr_at_1pct == pytest.approx(0.5)  # no false positive allowed at 1% of 6
+    assert m.positives == 4 and m.negatives == 6
     assert tpr_at_fpr(np.array([0.0, 0.2, 1.0]), np.array([0.1, 0.6, 1.0]), 0.25) == 0.6
+    assert tpr_at_fpr(np.array([0.0, 0.2, 1.0]), np.array([0.1, 0.6, 1.0]), 0.19) == 0.1
+    assert tpr_at_fpr(np.array([0.3, 1.0]), np.array([0.5, 1.0]), 0.1) == 0.0
 
 
-def test_perfect_and_useless_scores() -> None:
+def test_perfect_useless_and_inverted_scores() -> None:
     truth = np.array([1, 1, 0, 0])
     perfect = attack_metrics(np.array([2.0, 3.0, 0.0, 1.0]), truth)
     assert perfect.auc == 1.0 and perfect.advantage == 1.0 and perfect.tpr_at_01pct == 1.0
     constant = attack_metrics(np.zeros(4), truth)
-    assert constant.auc == 0.5 and constant.advantage == 0.0
+    assert constant.auc == 0.5 and constant.advantage == 0.0 and constant.tpr_at_1pct == 0.0
+    inverted = attack_metrics(np.array([0.0, 1.0, 2.0, 3.0]), truth)  # members lowest
+    assert inverted.auc == 0.0 and inverted.advantage == 0.0 and inverted.tpr_at_1pct == 0.0
     with pytest.raises(ValueError, match="both positive and negative"):
         attack_metrics(np.zeros(2), np.array([1, 1]))
+    with pytest.raises(ValueError, match="finite"):
+        attack_metrics(np.array([1.0, np.nan]), np.array([1, 0]))
+
+
+def test_tied_scores_earn_half_credit() -> None:
+    truth = np.array([1, 1, 0, 0])
+    scores = np.array([1.0, 0.5, 0.5, 0.0])
+    m = attack_metrics(scores, truth)
+    # Four (member, non-member) pairs: three ordered right, one tied (half): 3.5 / 4.
+    assert m.auc == pytest.approx(0.875) == roc_auc_score(truth, scores)
+    # Threshold 1.0: TPR 1/2, FPR 0; threshold 0.5: TPR 1, FPR 1/2. Both give 0.5.
+    assert m.advantage == pytest.approx(0.5)
+    assert m.tpr_at_1pct == pytest.approx(0.5)
+
+
+def test_tpr_at_low_fpr_with_many_non_members_by_hand() -> None:
+    # 200 non-members score 0.000, 0.001, ..., 0.199; 1% of them is 2 false positives.
+    negatives = np.arange(200) / 1000
+    positives = np.array([0.5, 0.5, 0.5, 0.1985, 0.1975, 0.1855, 0.0, 0.0, 0.0, 0.0])
+    scores = np.concatenate([positives, negatives])
+    truth = np.concatenate([np.ones(10), np.zeros(200)])
+    m = attack_metrics(scores, truth)
+    # Above every non-member: 3 members (TPR 0.3 at FPR 0). Letting in 0.199 (FPR 0.5%)
+    # adds 0.1985; letting in 0.198 (FPR 1%) adds 0.1975: TPR 0.5 at FPR 1%. The next
+    # member, 0.1855, costs 14 false positives (0.186 to 0.199): TPR 0.6 at FPR 7%.
+    assert m.tpr_at_01pct == pytest.approx(0.3)
+    assert m.tpr_at_1pct == pytest.approx(0.5)
+    assert m.advantage == pytest.approx(0.6 - 0.07)
+    # Pairs won: 3 x 200, 199, 198, 186, and 4 ties with the non-member at 0 (half
+    # each): 1185 of 2000.
+    assert m.auc == pytest.approx(1185 / 2000) == roc_auc_score(truth, scores)
+    fpr, tpr, _ = roc_curve(truth, scores, drop_intermediate=False)
+    assert m.tpr_at_1pct == tpr_at_fpr(fpr, tpr, 0.01)
+    assert tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.6)
+
+
+def test_tpr_at_low_fpr_counts_operating_points_among_tied_scores() -> None:
+    # Three members on top, then four ties of one member and one non-member, then the
+    # rest. Threshold 4 is a real operating point: TPR 5/10 at FPR 2/200 = 1%.
+    positives = [10.0, 10.0, 10.0, 5.0, 4.0, 3.0, 2.0, 0.0, 0.0, 0.0]
+    negatives = [5.0, 4.0, 3.0, 2.0] + [-1.0] * 196
+    scores = np.array(positives + negatives)
+    truth = np.array([1] * 10 + [0] * 200)
+    assert float(np.mean(scores[truth == 1] >= 4.0)) == 0.5
+    assert float(np.mean(scores[truth == 0] >= 4.0)) == 0.01
+    assert attack_metrics(scores, truth).tpr_at_1pct == pytest.approx(0.5)
 
 
 class TableModel:
@@ -113,48 +181,234 @@ def test_the_audit_scores_every_attack_on_every_model(trained) -> None:
     assert set(attacks) == {"mia_baseline", "mia_gap", "deletion_records", "deletion_client"}
     assert set(attacks["mia_baseline"]) == {"original", "federaser", "retrain"}
     assert set(attacks["mia_gap"]) == {"federaser", "retrain"}
-    for by_model in (attacks["mia_baseline"], attacks["mia_gap"], attacks["deletion_records"]):
-        for summary in by_model.values():
-            assert 0 <= summary["auc"] <= 1 and 0 <= summary["advantage"] <= 1
+    assert set(attacks["deletion_records"]) == {"federaser", "retrain"}
+    assert set(attacks["deletion_client"]) == {"federaser", "retrain"}
     assert (result.run_dir / "attacks.json").is_file()
     assert (result.run_dir / "attacks_roc.png").is_file()
+    written = json.loads((result.run_dir / "attacks.json").read_text())
+    assert written["metrics"] == attacks
+    setup = written["setup"]
+    # Forgetting client 0 with 30 memorization canaries: 30 canaries against their 30
+    # twins; deleted records (client 0's) against as many retained ones.
+    assert setup["members"] == setup["non_members"] == 30
+    assert setup["deleted"] == setup["retained"] > 0
+    # Every summary is the one of its ROC curve.
+    for attack in ("mia_baseline", "mia_gap", "deletion_records"):
+        side = (
+            ("members", "non_members") if attack != "deletion_records" else ("deleted", "retained")
+        )
+        for label, summary in attacks[attack].items():
+            fpr = np.array(written["roc"][attack][label]["fpr"])
+            tpr = np.array(written["roc"][attack][label]["tpr"])
+            assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+            assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
+            assert summary["auc"] == pytest.approx(area_under(fpr, tpr))
+            assert summary["advantage"] == pytest.approx(float(np.max(tpr - fpr)))
+            assert summary["tpr_at_1pct"] == pytest.approx(tpr_at_fpr(fpr, tpr, 0.01))
+            assert summary["tpr_at_01pct"] == pytest.approx(tpr_at_fpr(fpr, tpr, 0.001))
+            assert (summary["positives"], summary["negatives"]) == (setup[side[0]], setup[side[1]])
+    # The retrained model never saw client 0, whose data carries the canaries: its records
+    # fit visibly worse after, and client 0 is the clear guess among the four.
+    assert attacks["deletion_records"]["retrain"]["auc"] > 0.6
+    assert attacks["deletion_client"]["retrain"] == {
+        "top1": 1.0,
+        "best_rank": 1.0,
+        "candidates": 4.0,
+    }
     columns = result.metrics["table_columns"]["federaser"]
     assert {"mia_auc", "reference_mia_auc", "gap_auc", "reference_gap_auc"} <= set(columns)
+    assert columns["mia_auc"] == attacks["mia_baseline"]["federaser"]["auc"]
+    assert columns["reference_mia_auc"] == attacks["mia_baseline"]["retrain"]["auc"]
+    assert columns["gap_auc"] == attacks["mia_gap"]["federaser"]["auc"]
 
 
-def test_the_attacker_never_reads_the_harness_truth(trained, monkeypatch) -> None:
-    # Score once; then hide every source of truth (the scenario, with its canary and
-    # memorization ids and client partitions) and score again with the same view: an
-    # attacker that peeked would fail or change its scores.
+# ---------------------------------------------------------------- the attacker sees no truth
+
+TRUTH_MODULES = {"fedunlearn.scenario", "fedunlearn.leakage"}
+TRUTH_NAMES = {
+    "membership_truth",
+    "deletion_truth",
+    "removed_clients",
+    "canary_members",
+    "canary_ids",
+    "canary_client",
+    "canary_ids_of",
+    "memorization_ids",
+    "memorization_holdout",
+    "federated_data",
+}
+BACKDOORS = {"importlib", "gc", "inspect", "builtins"}
+
+
+def _module_file(name: str) -> Path | None:
+    base = Path(fedunlearn.__file__).parent.parent.joinpath(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """Every module ``path`` (module ``name``) imports, at any depth of its code."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                module = ".".join(
+                    parts[: len(parts) - node.level + 1] + ([module] if module else [])
+                )
+            found.add(module)
+            found |= {
+                f"{module}.{a.name}" for a in node.names if _module_file(f"{module}.{a.name}")
+            }
+    return found
+
+
+def _attacker_code() -> dict[str, Path]:
+    """The attacker's module and every fedunlearn module it imports, transitively, with
+    the ``fedunlearn.attacks`` package it lives in (not ``fedunlearn/__init__.py``, the
+    platform's entry point: no attacker module may import it, checked below)."""
+    todo, seen = ["fedunlearn.attacks.attacker", "fedunlearn.attacks"], {}
+    while todo:
+        name = todo.pop()
+        path = _module_file(name)
+        if name in seen or name == "fedunlearn" or path is None:
+            continue
+        seen[name] = path
+        todo += [m for m in _imports(path, name) if m.startswith("fedunlearn.")]
+    return seen
+
+
+def _peeks(tree: ast.AST) -> set[str]:
+    """Names in ``tree`` that could reach the truth or any live object."""
+    found = set()
+    for node in ast.walk(tree):
+        word = getattr(node, "attr", None) or getattr(node, "id", None)
+        if word in TRUTH_NAMES or word in {"__import__", "get_objects"}:
+            found.add(word)
+        value = getattr(node, "value", None)
+        if word == "modules" and isinstance(value, ast.Name) and value.id == "sys":
+            found.add("sys.modules")
+    return found
+
+
+def test_the_attacker_code_cannot_reach_the_harness_truth() -> None:
+    code = _attacker_code()
+    assert {"fedunlearn.attacks.attacker", "fedunlearn.attacks.gap", "fedunlearn.canary"} <= set(
+        code
+    )
+    for name, path in code.items():
+        imported = _imports(path, name)
+        assert not imported & TRUTH_MODULES, f"{name} imports the harness's truth"
+        assert "fedunlearn" not in imported, f"{name} imports the whole platform"
+        assert not {m.split(".")[0] for m in imported} & BACKDOORS, f"{name} may reach anything"
+        assert not _peeks(ast.parse(path.read_text())), f"{name} peeks"
+    # The view the attacker is handed holds candidates' inputs and labels only.
+    assert [f.name for f in dataclasses.fields(CandidateView)] == [
+        "membership",
+        "deletion",
+        "clients",
+    ]
+    # The inference-attacker client decodes its query with the harness's wire format,
+    # and takes nothing else from it.
+    client = Path(fedunlearn.__file__).parent.parent / "clients" / "inference_attacker.py"
+    for node in ast.walk(ast.parse(client.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module in TRUTH_MODULES:
+            assert {a.name for a in node.names} <= {"decode_query", "encode_scores"}
+        assert not (isinstance(node, ast.Import) and {a.name for a in node.names} & TRUTH_MODULES)
+
+
+def test_the_import_scan_sees_the_imports_it_guards_against(tmp_path: Path) -> None:
+    # The scan above would miss nothing it is meant to catch.
+    source = tmp_path / "peek.py"
+    source.write_text(
+        "import fedunlearn.scenario\n"
+        "from fedunlearn import leakage\n"
+        "from .. import leakage as again\n"
+        "def late():\n"
+        "    from fedunlearn.leakage import Candidates\n"
+    )
+    found = _imports(source, "fedunlearn.attacks.peek")
+    assert {"fedunlearn.scenario", "fedunlearn.leakage"} <= found
+    assert "fedunlearn" in found  # `from fedunlearn import leakage`: the package, too
+
+
+def _flip_the_truth(world, candidates) -> dict:
+    """Turn the harness's truth upside down where it lives; return what to restore."""
+    candidates.membership_truth[:] = 1 - candidates.membership_truth
+    candidates.deletion_truth[:] = 1 - candidates.deletion_truth
+    object.__setattr__(candidates, "removed_clients", frozenset({1, 2, 3}))
+    object.__setattr__(candidates, "canary_members", not candidates.canary_members)
+    saved = {
+        name: getattr(world, name)
+        for name in (
+            "clients",
+            "canary_client",
+            "canary_ids",
+            "memorization_ids",
+            "memorization_holdout",
+        )
+    }
+    clients = world.clients
+    object.__setattr__(world, "clients", clients[1:] + clients[:1])
+    object.__setattr__(world, "canary_client", 2)
+    object.__setattr__(world, "canary_ids", clients[3].ids[:7].copy())
+    object.__setattr__(world, "memorization_ids", clients[2].ids[:7].copy())
+    object.__setattr__(world, "memorization_holdout", clients[1].subset(np.arange(7)))
+    return saved
+
+
+def test_the_attacker_never_reads_the_harness_truth(trained) -> None:
+    # Score once; turn every piece of the truth upside down (the candidates' truth,
+    # and the world's canaries, memorization ids and partitions, in the very objects
+    # the harness holds and `federated_data` returns from its cache); score again, and
+    # once more with the candidates shuffled. An attacker that read the truth, or the
+    # order in which the harness lists candidates, would change its scores.
     config, result = trained
     world = federated_data(config)
-    from fedunlearn.requests import ForgetSet
-
     own, pool = split_held_out(world.test, 0.5, 3)
     candidates = build_candidates(config, world, ForgetSet.of({0}), pool, set())
-    from fedunlearn.attacks.access import FullAccess
-    from fedunlearn.models import build_model
+    view = candidates.view
 
     def new_model():
         return build_model("mlp", world.info.input_shape, world.info.num_classes, 32, config.seed)
 
     accesses = {k: FullAccess(new_model, v) for k, v in result.models.items()}
-    settings = settings_of(config, label_only=False)
-    first, _ = Attacker(own, new_model, settings).score_all(accesses, candidates.view)
+    settings = settings_of(config, False, candidates.canary_members)
+    first, first_clients = Attacker(own, new_model, settings).score_all(accesses, view)
+    assert len(first) == 7 and set(first_clients) == {"federaser", "retrain"}
 
-    def forbidden(*args, **kwargs):
-        raise AssertionError("the attacker read the scenario's ground truth")
+    saved = _flip_the_truth(world, candidates)
+    try:
+        assert federated_data(config).canary_client == 2  # an attacker would see the flip
+        second, second_clients = Attacker(own, new_model, settings).score_all(accesses, view)
+        rng = np.random.default_rng(0)
+        m = rng.permutation(len(view.membership[1]))
+        d = rng.permutation(len(view.deletion[1]))
+        shuffled = CandidateView(
+            (view.membership[0][m], view.membership[1][m]),
+            (view.deletion[0][d], view.deletion[1][d]),
+            dict(reversed(view.clients.items())),
+        )
+        third, third_clients = Attacker(own, new_model, settings).score_all(accesses, shuffled)
+    finally:
+        for name, value in saved.items():
+            object.__setattr__(world, name, value)
+    assert federated_data(config).canary_client == 0
 
-    import fedunlearn.scenario
-
-    monkeypatch.setattr(fedunlearn.scenario, "federated_data", forbidden)
-    monkeypatch.setattr(fedunlearn.scenario, "_build", forbidden)
-    for attr in ("canary_ids", "memorization_ids", "clients", "memorization_holdout"):
-        monkeypatch.setattr(type(world), attr, property(forbidden), raising=False)
-    second, _ = Attacker(own, new_model, settings).score_all(accesses, candidates.view)
-    assert first.keys() == second.keys()
+    assert first.keys() == second.keys() == third.keys()
     for key in first:
-        np.testing.assert_array_equal(first[key], second[key])
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+        order = d if key.startswith("deletion") else m
+        np.testing.assert_allclose(first[key][order], third[key], rtol=1e-6, atol=1e-9, err_msg=key)
+    assert first_clients == second_clients
+    for label in first_clients:
+        assert third_clients[label] == pytest.approx(first_clients[label], rel=1e-6, abs=1e-9)
 
 
 def test_a_client_attacker_attacks_with_its_own_partition(tmp_path: Path) -> None:

@@ -70,6 +70,30 @@ def test_a_request_naming_records_outside_the_commitment_is_refused() -> None:
     assert relaxed[0].accepted
 
 
+def test_without_the_owner_check_records_are_checked_against_the_owners_commitment() -> None:
+    config = ExperimentConfig()
+    owner = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
+    other = ClientRole(ClientSetup(5, toy(first_id=1000), INFO, config, RecordDict()))
+    registry = ClientRegistry(
+        [
+            ClientInfo(r.client_id, 90 + r.client_id, len(r.setup.data), frozenset(r.commitment()))
+            for r in (owner, other)
+        ]
+    )
+    checks = checks_for(verify_owner=False)
+    # Client 5 names client 4's records with its own (valid for itself) proofs: refused,
+    # since they do not open client 4's commitment.
+    own_proofs = other.request_records([1000, 1001])
+    forged = UnlearningRequest(4, (3, 5), own_proofs.proofs)
+    (decision,) = verify_requests([ReceivedRequest(5, forged)], registry, checks).decisions
+    assert not decision.accepted and decision.check == "committed_records"
+    assert "client 4 did not commit to" in decision.reason
+    # Client 4's own proofs open client 4's commitment, whoever forwards them.
+    genuine = owner.request_records([3, 5])
+    (decision,) = verify_requests([ReceivedRequest(5, genuine)], registry, checks).decisions
+    assert decision.accepted
+
+
 def test_the_rate_limit_refuses_requests_beyond_the_limit() -> None:
     config = ExperimentConfig()
     role = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
@@ -113,9 +137,7 @@ def test_the_monitor_rejects_a_planted_harmful_unlearning() -> None:
 
     data = toy(300)
     validation = toy(120, seed=5, first_id=1000)
-    monitor = ImpactMonitor(
-        new_model, validation, trigger_size=2, max_accuracy_drop=0.05, max_trigger_rise=0.2
-    )
+    monitor = ImpactMonitor(new_model, validation, max_accuracy_drop=0.05, max_trigger_rise=0.2)
     before = trained(data)
     assert monitor.check(before, before).accepted
     # Harm 1: the "unlearned" model is damaged.
@@ -125,15 +147,17 @@ def test_the_monitor_rejects_a_planted_harmful_unlearning() -> None:
     }
     decision = monitor.check(before, damaged)
     assert not decision.accepted and "validation accuracy fell" in decision.reason
-    # Harm 2: it carries a backdoor: a top-left square sends everything to class 2.
+    # Harm 2: it carries a backdoor, a square sending everything to class 2, of a size
+    # the scan does not use (3) and in a corner no canary uses: the server finds it
+    # without knowing it.
     poisoned = data.subset(np.arange(100))
     backdoored = ArrayDataset(
-        np.concatenate([data.x, apply_trigger(poisoned.x, 2, corner="top-left")]),
+        np.concatenate([data.x, apply_trigger(poisoned.x, 3, corner="top-right")]),
         np.concatenate([data.y, np.full(100, 2)]),
         np.arange(400),
     )
     decision = monitor.check(before, trained(backdoored))
-    assert not decision.accepted and "top-left" in decision.reason
+    assert not decision.accepted and "top-right" in decision.reason
 
 
 def test_the_monitor_keeps_the_previous_model_when_it_rejects(tmp_path: Path) -> None:
@@ -172,3 +196,30 @@ def test_release_modes_transform_outputs() -> None:
     np.testing.assert_array_equal(label.predict_label(x), full.argmax(axis=1))
     with pytest.raises(AccessDeniedError):
         label.predict_proba(x)
+
+
+def test_a_rejected_stage_is_not_served_by_a_later_stage(tmp_path: Path) -> None:
+    # Two sequential requests; the monitor rejects the method's first stage, so its
+    # second stage must forget the second request only, not the running total.
+    result = simulate(
+        small_config(
+            tmp_path,
+            'roles.2="malicious-unlearner"',
+            "unlearning.requesters=[]",
+            "malicious.behaviour=flood",
+            "malicious.records=4",
+            "malicious.requests=2",
+            "unlearning.sequential=true",
+            'unlearning.methods=["tests.methods:WreckFirst"]',
+            "defense.monitor=true",
+        ),
+        show_progress=False,
+    )
+    metrics = result.metrics
+    label = "wreck-first"
+    first, second = metrics["monitor"][label]
+    assert not first["accepted"] and second["accepted"]
+    stages = metrics["details"][label]
+    requested = [s["forget"]["records"]["2"] for s in stages]
+    assert len(requested[0]) == 2
+    assert requested[1] != requested[0] and len(requested[1]) == 2

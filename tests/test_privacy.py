@@ -3,6 +3,8 @@ Opacus's accountant gives for the steps it took; central DP's epsilon."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -120,11 +122,73 @@ def test_target_epsilon_is_spent_by_the_planned_training() -> None:
     assert role.privacy_spent()["train"] == pytest.approx(3.0, rel=0.05)
 
 
-def test_central_epsilon_is_the_gaussian_mechanism_over_rounds() -> None:
-    accountant = RDPAccountant()
-    accountant.history = [(1.0, 0.5, 20)]
-    assert central_epsilon(1.0, 0.5, 20, 1e-5) == pytest.approx(accountant.get_epsilon(1e-5))
+def test_target_epsilon_is_met_when_the_server_samples_a_few_clients_per_round() -> None:
+    from fedunlearn.sampling import sample_clients
+
+    config = ExperimentConfig().with_overrides(
+        [
+            "model.name=mlp",
+            "model.hidden=8",
+            "privacy.mode=local",
+            "privacy.target_epsilon=3.0",
+            "federation.num_clients=10",
+            "federation.fraction_train=0.1",
+            "federation.min_train_clients=3",
+            "training.rounds=8",
+            "training.local_epochs=1",
+            "training.batch_size=16",
+        ]
+    )
+    start = model_to_arrays(build_model("mlp", INFO.input_shape, 3, 8, seed=0))
+    for client in (0, 7):
+        role = ClientRole(ClientSetup(client, toy(80), INFO, config, RecordDict()))
+        rounds = [
+            r for r in range(1, 9) if client in sample_clients(range(10), 0.1, 3, config.seed, r)
+        ]
+        assert 0 < len(rounds) < 8  # sampled in some rounds only: 3 of 10 each round
+        for server_round in rounds:
+            role.fit(start, TrainInstruction(server_round, 1.0, 16, 0.1))
+        assert role.privacy_spent()["train"] == pytest.approx(3.0, rel=0.05)
+
+
+def test_central_epsilon_is_bounded_by_the_gaussian_mechanisms_zcdp() -> None:
+    # T rounds of the Gaussian mechanism with noise sigma, no sampling, are
+    # rho-zCDP with rho = T / (2 sigma^2), hence (rho + 2 sqrt(rho ln(1/delta)), delta)-DP
+    # (Bun and Steinke 2016): sigma=2, T=10, delta=1e-5 gives 8.837. The RDP accountant
+    # is a little tighter, never looser.
+    rho = 10 / (2 * 2.0**2)
+    bound = rho + 2 * math.sqrt(rho * math.log(1e5))
+    assert bound == pytest.approx(8.837, abs=1e-3)
+    eps = central_epsilon(2.0, 1.0, 10, 1e-5)
+    assert 0.85 * bound < eps <= bound
+    # more rounds, more epsilon; no noise, no bound
+    assert central_epsilon(2.0, 1.0, 20, 1e-5) > eps
     assert central_epsilon(0.0, 1.0, 5, 1e-5) == float("inf")
+
+
+def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) -> None:
+    from fedunlearn.simulation import simulate
+    from tests.conftest import small_config
+
+    config = small_config(
+        tmp_path,
+        "privacy.mode=central",
+        "privacy.noise_multiplier=1.0",
+        "privacy.clipping_norm=1.0",
+        'unlearning.methods=["federaser", "finetune", "pga"]',
+        "unlearning.finetune.rounds=2",
+    )
+    privacy = simulate(config, show_progress=False).metrics["privacy"]
+    train = privacy["training_epsilon"]
+    assert train == pytest.approx(central_epsilon(1.0, 1.0, 4, privacy["delta"]))
+    # finetune: 4 training rounds + 2 noisy rounds of its own, all released
+    assert privacy["epsilon"]["finetune"] == pytest.approx(
+        central_epsilon(1.0, 1.0, 6, privacy["delta"])
+    )
+    assert privacy["epsilon"]["retrain"] > train
+    # federaser builds on stored, un-noised updates, pga on a plain-SGD ascent: no bound
+    assert privacy["epsilon"]["federaser"] == float("inf")
+    assert privacy["epsilon"]["pga"] == float("inf")
 
 
 def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:

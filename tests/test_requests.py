@@ -63,3 +63,13 @@ def test_requests_for_unknown_clients_and_malformed_ones_are_refused() -> None:
     assert not any(d.accepted for d in verification.decisions)
     assert "unknown client 7" in reasons[0]
     assert "malformed request from client 2: bad scope" in reasons[1]
+
+
+def test_requests_are_read_in_the_order_the_client_sent_them() -> None:
+    from fedunlearn.requests import _request_order, encode_requests
+
+    sent = [UnlearningRequest(3, (i,)) for i in range(12)]
+    keys = list(encode_requests(sent).config_records)
+    shuffled = sorted(keys)  # "request-10" sorts before "request-2" as text
+    assert shuffled != keys
+    assert sorted(shuffled, key=_request_order) == keys

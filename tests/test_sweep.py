@@ -90,6 +90,24 @@ def test_plan_crosses_grid_and_seeds_and_groups_runs_sharing_training(tmp_path: 
             "unknown key 'sweep.repeat'",
         ),
         (lambda s: s.replace("[0.25, 1.0]", "[0.25, 7.0]"), "r must be a number in (0, 1]"),
+        (
+            lambda s: s.replace(
+                "[sweep.grid]", '[[sweep.cases]]\n"unlearning.federaser.r" = 0.5\n[sweep.grid]'
+            ),
+            "sweep.cases[0] sets 'unlearning.federaser.r', which sweep.grid also sweeps",
+        ),
+        (
+            lambda s: s.replace(
+                "[sweep.grid]",
+                '[[sweep.cases]]\n"training.rounds" = 2\n'
+                '[[sweep.cases]]\n"training.rounds" = 2\n[sweep.grid]',
+            ),
+            "sweep.cases[1] repeats sweep.cases[0]",
+        ),
+        (
+            lambda s: s.replace("[0.25, 1.0]", "[0.25, 0.25]"),
+            "sweep.grid.'unlearning.federaser.r' repeats a value",
+        ),
     ],
 )
 def test_bad_sweeps_are_refused_before_anything_runs(tmp_path: Path, edit, message) -> None:
@@ -160,3 +178,104 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
     assert "| 0.25 | federaser | 2 |" in text and "±" in text
     assert (tmp_path / "out" / "report_clean_accuracy.png").is_file()
     assert "report_clean_accuracy.png" in text
+
+
+def fake_complete(runs) -> None:
+    """Mark planned runs complete as a finished sweep would, without simulating."""
+    for run in runs:
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        (run.run_dir / "params.json").write_text(json.dumps(run.describe()))
+        (run.run_dir / "metrics.json").write_text(json.dumps({"status": "complete"}))
+
+
+def test_resume_redoes_runs_whose_base_config_changed(tmp_path: Path) -> None:
+    old = Sweep.from_toml(write_sweep(tmp_path)).plan()
+    fake_complete(old)
+    assert all(r.is_complete() for r in old)
+    # Where results go is not part of a run: still complete.
+    moved = Sweep.from_toml(write_sweep(tmp_path), [f"output.dir={tmp_path / 'elsewhere'}"])
+    assert all(r.is_complete() for r in moved.plan())
+    # The base experiment edited: same run ids (same grid values), none complete.
+    edited = Sweep.from_toml(write_sweep(tmp_path, SWEEP.replace("rounds = 3", "rounds = 4")))
+    new = edited.plan()
+    assert [r.run_id for r in new] == [r.run_id for r in old]
+    assert not any(r.is_complete() for r in new)
+
+
+def test_run_folders_without_a_config_hash_are_redone(tmp_path: Path) -> None:
+    runs = Sweep.from_toml(write_sweep(tmp_path)).plan()
+    fake_complete(runs)
+    legacy = {"run_id": runs[0].run_id, "seed": runs[0].seed, "params": runs[0].params}
+    (runs[0].run_dir / "params.json").write_text(json.dumps(legacy))
+    assert not runs[0].is_complete()
+    assert all(r.is_complete() for r in runs[1:])
+
+
+def test_run_sweep_clears_and_reruns_stale_runs(tmp_path: Path, monkeypatch) -> None:
+    import fedunlearn.sweep as sweep_module
+
+    fake_complete(Sweep.from_toml(write_sweep(tmp_path)).plan())
+    seen: list[tuple[str, bool]] = []
+
+    def fake_simulations(simulations, parallel, show_progress, console):
+        runs = [r for s in simulations for g in s for r in g]
+        seen.extend((r.run_id, (r.run_dir / "metrics.json").exists()) for r in runs)
+        return {r.run_id: "" for r in runs}
+
+    monkeypatch.setattr(sweep_module, "_run_simulations", fake_simulations)
+    edited = Sweep.from_toml(write_sweep(tmp_path, SWEEP.replace("rounds = 3", "rounds = 4")))
+    result = run_sweep(edited)
+    assert len(result.ran) == 4 and not result.skipped
+    assert len(seen) == 4 and not any(stale for _, stale in seen)  # old metrics removed
+
+
+def test_report_draws_roc_curves_per_parameter_combination(tmp_path: Path, monkeypatch) -> None:
+    import matplotlib.pyplot as plt
+
+    out = tmp_path / "out"
+    diagonal = {"fpr": [0.0, 1.0], "tpr": [0.0, 1.0]}
+    perfect = {"fpr": [0.0, 0.0, 1.0], "tpr": [0.0, 1.0, 1.0]}
+    rows = []
+    for mode, curve in (("full", perfect), ("label", diagonal)):
+        for seed in (0, 1):
+            run_id = f"seed{seed}-{mode}"
+            (out / "runs" / run_id).mkdir(parents=True)
+            roc = {"gap": {"federaser": curve}, "mia": {"federaser": curve}}
+            (out / "runs" / run_id / "attacks.json").write_text(json.dumps({"roc": roc}))
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "release.mode": mode,
+                    "seed": seed,
+                    "method": "federaser",
+                    "clean_accuracy": 0.9,
+                }
+            )
+    # A folder of another sweep, not in results.csv: not drawn.
+    (out / "runs" / "stray").mkdir()
+    (out / "runs" / "stray" / "attacks.json").write_text(json.dumps({"roc": {"gap": {}}}))
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "sweep.json").write_text(json.dumps({"grid": {"release.mode": ["full", "label"]}}))
+    figures = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: (figures.append(fig), close(fig)))
+
+    text = write_report(out).read_text()
+
+    assert (out / "report_roc_1.png").is_file() and (out / "report_roc_2.png").is_file()
+    assert not (out / "report_roc.png").exists()
+    assert "ROC curves, release.mode = full:" in text and "report_roc_1.png" in text
+    assert "ROC curves, release.mode = label:" in text and "report_roc_2.png" in text
+    rocs = {f._suptitle.get_text(): f for f in figures if f._suptitle is not None}
+    assert set(rocs) == {"ROC: release.mode = full", "ROC: release.mode = label"}
+    for title, expected in (("full", 1.0), ("label", 0.5)):
+        axes = rocs[f"ROC: release.mode = {title}"].axes
+        assert [ax.get_title() for ax in axes] == ["gap", "mia"]
+        for ax in axes:
+            line = ax.get_lines()[0]
+            assert line.get_label() == "federaser (2 seeds)"
+            # Seeds averaged within the combination; the other mode's curves not mixed in.
+            assert line.get_ydata()[50] == pytest.approx(expected)

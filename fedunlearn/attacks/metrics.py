@@ -53,7 +53,9 @@ def attack_metrics(scores: np.ndarray, truth: np.ndarray) -> AttackMetrics:
         raise ValueError("need both positive and negative candidates to score an attack")
     if not np.isfinite(scores).all():
         raise ValueError("attack scores must be finite")
-    fpr, tpr, _ = roc_curve(truth, scores)
+    # Every operating point: dropping "intermediate" ones loses real thresholds inside
+    # runs of tied scores (label-only and rounded releases tie a lot).
+    fpr, tpr, _ = roc_curve(truth, scores, drop_intermediate=False)
     return AttackMetrics(
         auc=float(roc_auc_score(truth, scores)),
         tpr_at_1pct=tpr_at_fpr(fpr, tpr, 0.01),
