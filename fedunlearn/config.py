@@ -300,7 +300,9 @@ class DefenseConfig:
         True, "refuse a request to remove any client's data but the requester's own"
     )
     verify_commitment: bool = _opt(
-        True, "refuse records the requester did not commit to (salted hashes) when it joined"
+        True,
+        "refuse records their owner (the client named in the request) did not commit to "
+        "(salted hashes) when it joined",
     )
     max_requests: int = _opt(0, "requests accepted per client over a run (0: no limit)", ge=0)
     monitor: bool = _opt(
@@ -314,8 +316,8 @@ class DefenseConfig:
     )
     on_anomaly: str = _opt(
         "reject",
-        "monitor: 'reject' keeps the previous model and serves later requests; 'halt' "
-        "also stops serving requests with that method",
+        "monitor: 'reject' keeps the previous model, leaves that request unserved and "
+        "serves later ones; 'halt' also stops serving requests with that method",
         choices=("reject", "halt"),
     )
     validation_size: int = _opt(400, "monitor: held-out records the server validates on", ge=10)

@@ -55,7 +55,13 @@ from fedunlearn.leakage import LeakageUnavailableError, run_leakage_audit, write
 from fedunlearn.metrics import accuracy, attack_success_rate
 from fedunlearn.models import build_model
 from fedunlearn.monitor import ImpactMonitor
-from fedunlearn.privacy import central_dp_trainer, central_epsilon, gather_epsilon, method_epsilon
+from fedunlearn.privacy import (
+    central_dp_trainer,
+    central_epsilon_of_rounds,
+    effective_noise,
+    gather_epsilon,
+    method_epsilon,
+)
 from fedunlearn.progress import PhaseProgress
 from fedunlearn.protocol import TrainInstruction
 from fedunlearn.report import write_failure, write_results
@@ -194,9 +200,15 @@ def training_key(config: ExperimentConfig) -> str:
     raw = config.to_dict()
     for section in POST_TRAINING_SECTIONS:
         raw.pop(section, None)
-    unlearning = raw.get("unlearning", {})
-    for key in [k for k, v in unlearning.items() if isinstance(v, dict) or k in POST_TRAINING_KEYS]:
-        unlearning.pop(key)
+    if config.privacy.mode != "local":
+        # Under local DP each client keeps one privacy account per phase: two runs that
+        # unlearn with differently set methods in one federation would add up their
+        # phases' steps, so they do not share one.
+        unlearning = raw.get("unlearning", {})
+        for key in [
+            k for k, v in unlearning.items() if isinstance(v, dict) or k in POST_TRAINING_KEYS
+        ]:
+            unlearning.pop(key)
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -373,24 +385,47 @@ class _Run:
         methods = components.to_run()
         if p.mode == "central":
             # No amplification by sampling: the seeded sample is no secret (as Flower's
-            # own accountant assumes), so each round counts in full.
-            def eps(rounds: int) -> float:
-                return central_epsilon(p.noise_multiplier, 1.0, rounds, p.delta)
-
+            # own accountant assumes), so each round counts in full. The noise each
+            # round really has depends on how many updates are averaged and their
+            # weights (see effective_noise).
+            sampled = min(
+                fed.num_clients,
+                max(fed.min_train_clients, int(fed.fraction_train * fed.num_clients)),
+            )
+            counts = [shared.registry.num_examples(c) for c in shared.registry.client_ids]
+            gone = set()
+            for stage in shared.stages:
+                gone |= set(stage.clients)
+            kept = [
+                shared.registry.num_examples(c) for c in shared.registry.client_ids if c not in gone
+            ] or counts
+            train = (
+                effective_noise(p.noise_multiplier, sampled, counts, sampled),
+                config.training.rounds,
+            )
+            # After unlearning a sampled forgotten client is left out of the average:
+            # at worst all of them were sampled.
+            after = effective_noise(p.noise_multiplier, sampled, kept, max(1, sampled - len(gone)))
             epsilon = {}
             for label, method in methods:
                 extra = sum(int(r["cost"].get(label, {}).get("rounds", 0)) for r in reports)
                 covered = type(method).central_dp and type(method).private_client_work
-                epsilon[label] = eps(config.training.rounds + extra) if covered else math.inf
+                epsilon[label] = (
+                    central_epsilon_of_rounds([train, (after, extra)], p.delta)
+                    if covered
+                    else math.inf
+                )
             return {
                 "mode": "central",
                 "delta": p.delta,
                 "noise_multiplier": p.noise_multiplier,
-                "training_epsilon": eps(config.training.rounds),
+                "effective_noise": {"training": train[0], "after_unlearning": after},
+                "training_epsilon": central_epsilon_of_rounds([train], p.delta),
                 "epsilon": epsilon,
                 "assumes": (
-                    "user-level DP for FedAvg with equal client weights (the noise is "
-                    "calibrated to one client's clipped update over the sampled count)"
+                    "user-level DP, one client's clipped update as the unit; the noise "
+                    "of each round is the configured one scaled to the largest weight a "
+                    "client can have in the example-weighted average"
                 ),
             }
         per_client = gather_epsilon(self.grid, shared.registry, fed.timeout)
@@ -543,6 +578,8 @@ class _Run:
             except Exception as err:  # a broken attack must not cost the audit's results
                 self.progress.note(f"[red]leakage audit failed[/]: {type(err).__name__}: {err}")
                 metrics["attacks"] = {"failed": f"{type(err).__name__}: {err}"}
+                metrics.setdefault("errors", {})["leakage audit"] = f"{type(err).__name__}: {err}"
+                metrics["status"] = "partial"  # a sweep redoes it; the rest is kept
                 errors_dir = run_dir / "errors"
                 errors_dir.mkdir(exist_ok=True)
                 (errors_dir / "leakage.txt").write_text(traceback.format_exc())

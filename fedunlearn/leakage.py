@@ -69,8 +69,6 @@ def _sample(data: ArrayDataset, count: int, rng: np.random.Generator) -> ArrayDa
 
 
 def _concat(parts: list[ArrayDataset]) -> ArrayDataset:
-    if not parts:
-        raise LeakageUnavailableError("nothing was forgotten, so there is nothing to score")
     return ArrayDataset(
         np.concatenate([p.x for p in parts]),
         np.concatenate([p.y for p in parts]),
@@ -93,6 +91,8 @@ def forgotten_records(world: FederatedData, forgotten: ForgetSet) -> ArrayDatase
     """Everything ``forgotten`` names, as records."""
     parts = [world.client(c) for c in sorted(forgotten.clients)]
     parts += [world.records(c, np.asarray(ids)) for c, ids in forgotten.records]
+    if not parts:
+        raise LeakageUnavailableError("nothing was forgotten, so there is nothing to score")
     return _concat(parts)
 
 
@@ -147,6 +147,10 @@ def build_candidates(
         for c in range(len(world.clients))
         if c not in forgotten.clients and c not in skip_clients
     ]
+    if not stay:
+        raise LeakageUnavailableError(
+            "every client the attacker could compare with was forgotten: no retained records"
+        )
     retained = _sample(_concat(stay), len(deleted), rng)
     clients = {}
     for c in range(len(world.clients)):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,6 +219,34 @@ def central_epsilon(
     if noise_multiplier <= 0 or rounds <= 0:
         return math.inf if rounds > 0 else 0.0
     return epsilon_of([(noise_multiplier, sample_rate, rounds)], delta)
+
+
+def effective_noise(
+    noise_multiplier: float, sampled: int, counts: Sequence[int], averaged: int
+) -> float:
+    """The noise multiplier a central-DP round really has, relative to one client.
+
+    Flower's wrapper adds Gaussian noise of std ``noise_multiplier * C / sampled`` to
+    the aggregate, calibrated to an unweighted mean of ``sampled`` clipped updates. A
+    FedAvg weighted by example counts over ``averaged`` clients moves by at most
+    ``w_max * C`` when one client changes, with ``w_max = n_max / (n_max + (averaged -
+    1) n_min)`` over the clients' example ``counts``; the multiplier is then
+    ``noise_multiplier / (sampled * w_max)``: the configured one for equal counts and
+    ``averaged == sampled``, less when some are left out or weights differ.
+    """
+    if averaged <= 0:
+        raise ValueError("no client is averaged")
+    n_max, n_min = max(counts), min(counts)
+    w_max = n_max / (n_max + (averaged - 1) * n_min)
+    return noise_multiplier / (sampled * w_max)
+
+
+def central_epsilon_of_rounds(rounds: Sequence[tuple[float, int]], delta: float) -> float:
+    """Epsilon of central-DP rounds ``(noise multiplier, count)`` composed, without
+    amplification by sampling."""
+    if any(sigma <= 0 for sigma, n in rounds if n > 0):
+        return math.inf
+    return epsilon_of([(sigma, 1.0, n) for sigma, n in rounds if n > 0], delta)
 
 
 PRIVACY = "query.privacy"

@@ -93,7 +93,11 @@ def _clean(value: Any) -> Any:
 def write_results(result: ExperimentResult) -> None:
     """Write metrics, rounds and figures of a finished run into its folder."""
     run_dir = result.run_dir
-    metrics = {**result.metrics, "environment": environment(), "status": "complete"}
+    metrics = {
+        **result.metrics,
+        "environment": environment(),
+        "status": result.metrics.get("status", "complete"),
+    }
     result.metrics = metrics
     (run_dir / "metrics.json").write_text(
         json.dumps(_clean(metrics), indent=2, default=_json_default)

@@ -40,7 +40,8 @@ class UnlearningRequest:
     record_ids : tuple of int
         Records to forget; empty means the whole client.
     proofs : tuple of bytes
-        For each record, the nonce that opens the requester's commitment to it.
+        For each record, the nonce that opens its owner's (``target_client``'s)
+        commitment to it.
     """
 
     target_client: int

@@ -95,6 +95,17 @@ def _setting(row: dict[str, Any], param: str) -> Any:
     return "-" if isinstance(value, float) and math.isnan(value) else value
 
 
+def _baseline_name(rows: list[dict[str, Any]], params: list[str], missing: str) -> str:
+    """How the rows without ``missing`` differ: the other swept settings they share
+    (``privacy.mode = none``), else "without <missing>"."""
+    shared = []
+    for p in params:
+        values = {str(_setting(r, p)) for r in rows}
+        if p != missing and len(values) == 1 and values != {"-"}:
+            shared.append(f"{p} = {values.pop()}")
+    return ", ".join(shared) or f"without {missing.rsplit('.', 1)[-1]}"
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     arr = np.array([v for v in values if isinstance(v, int | float) and not math.isnan(v)])
     if not len(arr):
@@ -190,13 +201,14 @@ def plot_metrics(
                     color=color,
                 )
                 # Rows without this parameter (e.g. "no DP") are drawn as a baseline.
-                base = [r.get(column) for r in mine if not _finite(r.get(param))]
+                base_rows = [r for r in mine if not _finite(r.get(param))]
+                base = [r.get(column) for r in base_rows]
                 if base:
                     ax.axhline(
                         _mean_std(base)[0],
                         color=color,
                         linestyle=":",
-                        label=f"{method}, without {param.rsplit('.', 1)[-1]}",
+                        label=f"{method}, {_baseline_name(base_rows, params, param)}",
                     )
             ref = f"reference_{column}"
             if any(ref in r for r in rows):
@@ -225,9 +237,18 @@ def plot_tradeoff(rows: list[dict[str, Any]], params: list[str], folder: Path) -
     x_key = x_key or next((p for p in params if _numeric(rows, p)), None)
     if x_key is None or not any("attack_success_rate_gap" in r for r in rows):
         return None
+    from matplotlib.lines import Line2D
+
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for method in sorted({r["method"] for r in rows}):
-        pts = [r for r in rows if r["method"] == method]
+    markers = "os^Dvp*hX"
+    handles = []
+    methods = [m for m in sorted({r["method"] for r in rows}) if m != "original"]
+    sc = None
+    for i, method in enumerate(methods):
+        pts = [r for r in rows if r["method"] == method and _finite(r.get(x_key))]
+        if not pts:
+            continue
+        marker = markers[i % len(markers)]
         sc = ax.scatter(
             [r.get(x_key) for r in pts],
             [abs(r.get("attack_success_rate_gap", float("nan"))) for r in pts],
@@ -235,14 +256,20 @@ def plot_tradeoff(rows: list[dict[str, Any]], params: list[str], folder: Path) -
             cmap="viridis",
             vmin=0,
             vmax=1,
-            marker="o" if method != "retrain" else "s",
-            label=method,
+            marker=marker,
+            edgecolors="k",
+            linewidths=0.4,
         )
+        # The points are coloured by accuracy: the legend shows the shape only.
+        handles.append(Line2D([], [], marker=marker, color="gray", linestyle="", label=method))
+    if sc is None:
+        plt.close(fig)
+        return None
     fig.colorbar(sc, ax=ax, label="clean accuracy")
     ax.set_xlabel(x_key)
     ax.set_ylabel("|attack success - reference's|")
-    ax.set_title("privacy against forgetting, coloured by accuracy")
-    ax.legend(fontsize=8)
+    ax.set_title("privacy against forgetting, coloured by accuracy (one point per run)")
+    ax.legend(handles=handles, fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path = folder / "report_tradeoff.png"

@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import shutil
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -82,9 +81,16 @@ class PlannedRun:
             params = json.loads((self.run_dir / "params.json").read_text())
         except (OSError, ValueError):
             return False
-        # A folder written before config hashes were stored has no "config_hash": it
-        # cannot be told apart from a stale run, so it is not complete and is redone.
-        return metrics.get("status") == "complete" and params == self.describe()
+        if metrics.get("status") != "complete":
+            return False
+        if "config_hash" not in params:
+            # Written before config hashes were kept: hash the config the run stored.
+            try:
+                stored = ExperimentConfig.from_toml(self.run_dir / "config.toml")
+            except Exception:  # unreadable: cannot vouch for it, redo it
+                return False
+            params = {**params, "config_hash": config_hash(stored)}
+        return params == self.describe()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -95,9 +101,29 @@ class PlannedRun:
         }
 
 
-MACHINE_KEYS = {"output": ("dir", "run_dir", "verbose")}
-"""Config keys left out of :func:`config_hash`: where results go (differs between
-machines) and log verbosity; they do not change a run's results."""
+MACHINE_KEYS = {
+    "output": ("dir", "run_dir", "verbose", "figures"),
+    "simulation": ("client_cpus",),
+    "federation": ("timeout", "connect_timeout"),
+    "history": ("path",),
+}
+"""Config keys left out of :func:`config_hash`: where results go, CPUs per client,
+time-outs, log verbosity and figures; they do not change a run's metrics."""
+
+
+def _set_aside(run_dir: Path) -> None:
+    """Move a stale run folder to ``runs/.stale/<id>-<n>`` (nothing if it is empty)."""
+    if not run_dir.exists():
+        return
+    if not any(run_dir.iterdir()):
+        run_dir.rmdir()
+        return
+    stale = run_dir.parent / ".stale"
+    stale.mkdir(exist_ok=True)
+    n = 1
+    while (stale / f"{run_dir.name}-{n}").exists():
+        n += 1
+    run_dir.rename(stale / f"{run_dir.name}-{n}")
 
 
 def config_hash(config: ExperimentConfig) -> str:
@@ -304,8 +330,9 @@ def run_sweep(
     )
     for run in todo:
         # Whatever the folder holds is stale (failed, cut short, or from another config):
-        # clear it, so an interrupted redo cannot pass for complete with old metrics.
-        shutil.rmtree(run.run_dir, ignore_errors=True)
+        # move it aside (never delete results), so an interrupted redo cannot pass for
+        # complete with old metrics.
+        _set_aside(run.run_dir)
         run.run_dir.mkdir(parents=True, exist_ok=True)
         (run.run_dir / "params.json").write_text(json.dumps(run.describe(), indent=2))
     done = _run_simulations(group_runs(todo), sweep.parallel, show_progress, console)

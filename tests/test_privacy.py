@@ -15,7 +15,13 @@ from fedunlearn.arrays import model_to_arrays
 from fedunlearn.config import ExperimentConfig
 from fedunlearn.data import ArrayDataset, DatasetInfo
 from fedunlearn.models import build_model
-from fedunlearn.privacy import DPTraining, central_epsilon, train_privately
+from fedunlearn.privacy import (
+    DPTraining,
+    central_epsilon,
+    central_epsilon_of_rounds,
+    effective_noise,
+    train_privately,
+)
 from fedunlearn.protocol import TrainInstruction
 from fedunlearn.roles import ClientRole, ClientSetup
 from fedunlearn.training import train_locally
@@ -166,6 +172,15 @@ def test_central_epsilon_is_bounded_by_the_gaussian_mechanisms_zcdp() -> None:
     assert central_epsilon(0.0, 1.0, 5, 1e-5) == float("inf")
 
 
+def test_the_effective_central_noise_follows_the_averaged_clients_and_weights() -> None:
+    # Flower's noise: sigma C / sampled; one client moves a weighted mean by w_max C.
+    assert effective_noise(1.0, 4, [100] * 4, 4) == pytest.approx(1.0)
+    assert effective_noise(1.0, 4, [100] * 4, 3) == pytest.approx(0.75)  # w_max = 1/3
+    # counts 200, 100, 100, 100: w_max = 200 / (200 + 3 * 100) = 0.4 -> 1 / 1.6
+    assert effective_noise(1.0, 4, [200, 100, 100, 100], 4) == pytest.approx(0.625)
+    assert effective_noise(2.0, 4, [200, 100, 100, 100], 4) == pytest.approx(1.25)
+
+
 def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) -> None:
     from fedunlearn.simulation import simulate
     from tests.conftest import small_config
@@ -180,10 +195,17 @@ def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) ->
     )
     privacy = simulate(config, show_progress=False).metrics["privacy"]
     train = privacy["training_epsilon"]
-    assert train == pytest.approx(central_epsilon(1.0, 1.0, 4, privacy["delta"]))
-    # finetune: 4 training rounds + 2 noisy rounds of its own, all released
+    noise = privacy["effective_noise"]
+    # one client of 4 forgotten: 3 updates averaged where the noise was set for 4
+    assert noise["after_unlearning"] < noise["training"] <= 1.0
+    assert train == pytest.approx(
+        central_epsilon_of_rounds([(noise["training"], 4)], privacy["delta"])
+    )
+    # finetune: 4 training rounds + 2 rounds of its own, all released
     assert privacy["epsilon"]["finetune"] == pytest.approx(
-        central_epsilon(1.0, 1.0, 6, privacy["delta"])
+        central_epsilon_of_rounds(
+            [(noise["training"], 4), (noise["after_unlearning"], 2)], privacy["delta"]
+        )
     )
     assert privacy["epsilon"]["retrain"] > train
     # federaser builds on stored, un-noised updates, pga on a plain-SGD ascent: no bound
@@ -202,3 +224,17 @@ def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
     assert set(privacy["per_client"]) == {"0", "1", "2", "3"}
     assert privacy["epsilon"]["retrain"] > privacy["training_epsilon"] > 0
     assert "calibrate" in privacy["per_client"]["1"]
+
+
+def test_runs_under_local_dp_do_not_share_a_federation_across_method_options() -> None:
+    from fedunlearn.experiment import training_key
+
+    def key(*overrides: str) -> str:
+        return training_key(ExperimentConfig().with_overrides(list(overrides)))
+
+    # Without DP, method options do not change training: shared.
+    assert key("unlearning.federaser.r=0.5") == key("unlearning.federaser.r=1.0")
+    # With local DP each client's per-phase account would add up both runs' steps.
+    assert key("privacy.mode=local", "unlearning.federaser.r=0.5") != key(
+        "privacy.mode=local", "unlearning.federaser.r=1.0"
+    )

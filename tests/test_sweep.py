@@ -202,13 +202,22 @@ def test_resume_redoes_runs_whose_base_config_changed(tmp_path: Path) -> None:
     assert not any(r.is_complete() for r in new)
 
 
-def test_run_folders_without_a_config_hash_are_redone(tmp_path: Path) -> None:
+def test_run_folders_without_a_config_hash_are_judged_by_their_stored_config(
+    tmp_path: Path,
+) -> None:
     runs = Sweep.from_toml(write_sweep(tmp_path)).plan()
     fake_complete(runs)
     legacy = {"run_id": runs[0].run_id, "seed": runs[0].seed, "params": runs[0].params}
     (runs[0].run_dir / "params.json").write_text(json.dumps(legacy))
+    # No config.toml to vouch for it: redone.
     assert not runs[0].is_complete()
     assert all(r.is_complete() for r in runs[1:])
+    # The config it ran with, stored beside it: complete when it is the same config.
+    (runs[0].run_dir / "config.toml").write_text(runs[0].config.to_toml())
+    assert runs[0].is_complete()
+    other = runs[0].config.with_overrides(["training.rounds=7"])
+    (runs[0].run_dir / "config.toml").write_text(other.to_toml())
+    assert not runs[0].is_complete()
 
 
 def test_run_sweep_clears_and_reruns_stale_runs(tmp_path: Path, monkeypatch) -> None:
@@ -226,7 +235,10 @@ def test_run_sweep_clears_and_reruns_stale_runs(tmp_path: Path, monkeypatch) -> 
     edited = Sweep.from_toml(write_sweep(tmp_path, SWEEP.replace("rounds = 3", "rounds = 4")))
     result = run_sweep(edited)
     assert len(result.ran) == 4 and not result.skipped
-    assert len(seen) == 4 and not any(stale for _, stale in seen)  # old metrics removed
+    assert len(seen) == 4 and not any(stale for _, stale in seen)  # old metrics moved out
+    # ... set aside, never deleted
+    stale = list((edited.out / "runs" / ".stale").iterdir())
+    assert len(stale) == 4 and all((d / "metrics.json").is_file() for d in stale)
 
 
 def test_report_draws_roc_curves_per_parameter_combination(tmp_path: Path, monkeypatch) -> None:
