@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import hashlib
 import json
 import tomllib
 import typing
@@ -573,6 +574,11 @@ class ExperimentConfig:
 
 
 # -------------------------------------------------------------------- helpers
+
+
+def digest(raw: Mapping[str, Any]) -> str:
+    """A short stable digest of a config's dict form (or any part of it)."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _merge(target: dict[str, Any], update: Mapping[str, Any], assignment: str) -> str | None:

@@ -19,7 +19,6 @@ Only the audit reads ground truth (test set, forgotten data, canary), from
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -47,7 +46,7 @@ from fedunlearn.arrays import (
 from fedunlearn.audit import AuditData, Auditor
 from fedunlearn.canary import triggered_test_set
 from fedunlearn.components import Components, resolve_components
-from fedunlearn.config import ExperimentConfig
+from fedunlearn.config import ExperimentConfig, digest
 from fedunlearn.data import ArrayDataset
 from fedunlearn.federation import ClientRegistry, FederationError
 from fedunlearn.history import UpdateHistory
@@ -209,7 +208,7 @@ def training_key(config: ExperimentConfig) -> str:
             k for k, v in unlearning.items() if isinstance(v, dict) or k in POST_TRAINING_KEYS
         ]:
             unlearning.pop(key)
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest(raw)
 
 
 def method_key(method: UnlearningMethod) -> str:
@@ -273,6 +272,13 @@ def run_group(
     return results
 
 
+def _write_error(run_dir: Path, name: str, text: str) -> None:
+    """Keep a failure's full text in ``errors/<name>.txt`` beside the results."""
+    errors_dir = run_dir / "errors"
+    errors_dir.mkdir(exist_ok=True)
+    (errors_dir / f"{name}.txt").write_text(text)
+
+
 def plan_stages(verification: Verification, sequential: bool) -> list[ForgetSet]:
     """What each unlearning stage forgets: everything at once, or request by request."""
     accepted = verification.accepted
@@ -293,6 +299,14 @@ class _Shared:
     training_cost: dict[str, float]
     verification: Verification
     stages: list[ForgetSet]
+
+    @property
+    def forgotten(self) -> ForgetSet:
+        """Everything requested and accepted, over all stages."""
+        total = ForgetSet()
+        for stage in self.stages:
+            total = total | stage
+        return total
 
 
 class _Run:
@@ -392,13 +406,10 @@ class _Run:
                 fed.num_clients,
                 max(fed.min_train_clients, int(fed.fraction_train * fed.num_clients)),
             )
-            counts = [shared.registry.num_examples(c) for c in shared.registry.client_ids]
-            gone = set()
-            for stage in shared.stages:
-                gone |= set(stage.clients)
-            kept = [
-                shared.registry.num_examples(c) for c in shared.registry.client_ids if c not in gone
-            ] or counts
+            ids = shared.registry.client_ids
+            counts = [shared.registry.num_examples(c) for c in ids]
+            gone = shared.forgotten.clients
+            kept = [n for c, n in zip(ids, counts, strict=True) if c not in gone] or counts
             train = (
                 effective_noise(p.noise_multiplier, sampled, counts, sampled),
                 config.training.rounds,
@@ -556,15 +567,12 @@ class _Run:
             self.progress.note(
                 f"leakage audit: {config.attack.attacker} attacks {len(models)} models"
             )
-            forgotten = ForgetSet()
-            for stage in shared.stages:
-                forgotten = forgotten | stage
             try:
                 leakage = run_leakage_audit(
                     config,
                     self.world,
                     models,
-                    forgotten,
+                    shared.forgotten,
                     self.new_model,
                     self.grid,
                     shared.registry,
@@ -580,9 +588,7 @@ class _Run:
                 metrics["attacks"] = {"failed": f"{type(err).__name__}: {err}"}
                 metrics.setdefault("errors", {})["leakage audit"] = f"{type(err).__name__}: {err}"
                 metrics["status"] = "partial"  # a sweep redoes it; the rest is kept
-                errors_dir = run_dir / "errors"
-                errors_dir.mkdir(exist_ok=True)
-                (errors_dir / "leakage.txt").write_text(traceback.format_exc())
+                _write_error(run_dir, "leakage", traceback.format_exc())
             else:
                 metrics["attacks"] = leakage.metrics
                 metrics["attack_setup"] = leakage.setup
@@ -634,9 +640,7 @@ class _Run:
                     if is_reference:
                         raise RuntimeError(f"the reference {label} failed: {outcome}")
                     failed[label] = outcome
-                    errors_dir = run_dir / "errors"
-                    errors_dir.mkdir(exist_ok=True)
-                    (errors_dir / f"{label}.txt").write_text(outcome)
+                    _write_error(run_dir, label, outcome)
                     continue
                 costs[label] = outcome.cost.as_dict()
                 details.setdefault(label, []).append(outcome.details)
@@ -761,9 +765,7 @@ class _Run:
         details: dict[str, Any],
     ) -> dict[str, Any]:
         c, history = components, shared.history
-        forgotten = ForgetSet()
-        for stage in shared.stages:
-            forgotten = forgotten | stage
+        forgotten = shared.forgotten
         cost: dict[str, Any] = {"training": shared.training_cost}
         for report in reports:
             for label, stage_cost in report["cost"].items():

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
+from scipy.stats import rankdata
 from torch import nn
 
 from fedunlearn.arrays import Arrays, to_record
@@ -91,8 +92,12 @@ def forgotten_records(world: FederatedData, forgotten: ForgetSet) -> ArrayDatase
     """Everything ``forgotten`` names, as records."""
     parts = [world.client(c) for c in sorted(forgotten.clients)]
     parts += [world.records(c, np.asarray(ids)) for c, ids in forgotten.records]
+    parts = [part for part in parts if len(part)]
     if not parts:
-        raise LeakageUnavailableError("nothing was forgotten, so there is nothing to score")
+        raise LeakageUnavailableError(
+            "the forgotten records are unknown to the harness (nothing was forgotten, or "
+            "only records a client crafted or never held), so there is no member to score"
+        )
     return _concat(parts)
 
 
@@ -116,11 +121,6 @@ def build_candidates(
     a = config.attack
     rng = np.random.default_rng(derive_seed(config.seed, "attack-candidates") % 2**32)
     removed_records = forgotten_records(world, forgotten)
-    if len(removed_records) == 0:
-        raise LeakageUnavailableError(
-            "the records removed are unknown to the harness (crafted by a client, or "
-            "never held), so there is no member to score"
-        )
     memorized = removed_records.subset(
         np.flatnonzero(np.isin(removed_records.ids, world.memorization_ids))
     )
@@ -190,14 +190,9 @@ def client_ranking_metrics(
         return {"top1": float("nan"), "best_rank": float("nan"), "candidates": 0.0}
     top = max(scores.values())
     tied = [c for c, s in scores.items() if s == top]
-    values = np.array(list(scores.values()))
-
-    def rank(c: int) -> float:
-        above = int((values > scores[c]).sum())
-        same = int((values == scores[c]).sum())
-        return above + (same + 1) / 2
-
-    ranks = [rank(c) for c in removed if c in scores]
+    clients = list(scores)
+    rank_of = dict(zip(clients, rankdata([-scores[c] for c in clients]), strict=True))
+    ranks = [float(rank_of[c]) for c in removed if c in scores]
     return {
         "top1": sum(c in removed for c in tied) / len(tied),
         "best_rank": float(min(ranks)) if ranks else float("nan"),

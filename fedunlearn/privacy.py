@@ -212,15 +212,6 @@ def _dp_sgd(
     )
 
 
-def central_epsilon(
-    noise_multiplier: float, sample_rate: float, rounds: int, delta: float
-) -> float:
-    """User-level epsilon of ``rounds`` central-DP aggregations (RDP accountant)."""
-    if noise_multiplier <= 0 or rounds <= 0:
-        return math.inf if rounds > 0 else 0.0
-    return epsilon_of([(noise_multiplier, sample_rate, rounds)], delta)
-
-
 def effective_noise(
     noise_multiplier: float, sampled: int, counts: Sequence[int], averaged: int
 ) -> float:

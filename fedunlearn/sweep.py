@@ -55,7 +55,7 @@ import tomli_w
 from rich.console import Console
 
 from fedunlearn.components import resolve_components
-from fedunlearn.config import ConfigError, ExperimentConfig
+from fedunlearn.config import ConfigError, ExperimentConfig, digest
 from fedunlearn.experiment import training_key
 from fedunlearn.report import comparison_rows
 from fedunlearn.summary import write_csv
@@ -133,7 +133,7 @@ def config_hash(config: ExperimentConfig) -> str:
     for section, keys in MACHINE_KEYS.items():
         for key in keys:
             raw.get(section, {}).pop(key, None)
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return digest(raw)
 
 
 @dataclass(frozen=True)
@@ -284,8 +284,8 @@ def _run_id(params: dict[str, Any], seed: int) -> str:
     """Readable and stable: the seed and a digest of the grid values. The base config is
     not part of it; an edited base reuses the folder and :meth:`PlannedRun.is_complete`
     sees the changed config hash."""
-    digest = hashlib.sha256(json.dumps([params, seed], sort_keys=True).encode()).hexdigest()
-    return f"seed{seed}-{digest[:10]}"
+    hashed = hashlib.sha256(json.dumps([params, seed], sort_keys=True).encode()).hexdigest()
+    return f"seed{seed}-{hashed[:10]}"
 
 
 @dataclass

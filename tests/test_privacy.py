@@ -17,7 +17,6 @@ from fedunlearn.data import ArrayDataset, DatasetInfo
 from fedunlearn.models import build_model
 from fedunlearn.privacy import (
     DPTraining,
-    central_epsilon,
     central_epsilon_of_rounds,
     effective_noise,
     train_privately,
@@ -81,12 +80,16 @@ def test_dp_sgd_adds_noise_of_the_configured_size() -> None:
     assert std == pytest.approx(2.0 * 1.0 / 16, rel=0.2)
 
 
+def local_dp_config(overrides: list[str]) -> ExperimentConfig:
+    """A small MLP trained by local-DP clients, with ``overrides``."""
+    return ExperimentConfig().with_overrides(
+        ["model.name=mlp", "model.hidden=8", "privacy.mode=local", *overrides]
+    )
+
+
 def test_a_clients_epsilon_is_opacus_accountant_fed_its_steps() -> None:
-    config = ExperimentConfig().with_overrides(
+    config = local_dp_config(
         [
-            "model.name=mlp",
-            "model.hidden=8",
-            "privacy.mode=local",
             "privacy.noise_multiplier=1.1",
             "privacy.max_grad_norm=1.0",
             "privacy.delta=1e-5",
@@ -110,11 +113,8 @@ def test_a_clients_epsilon_is_opacus_accountant_fed_its_steps() -> None:
 
 
 def test_target_epsilon_is_spent_by_the_planned_training() -> None:
-    config = ExperimentConfig().with_overrides(
+    config = local_dp_config(
         [
-            "model.name=mlp",
-            "model.hidden=8",
-            "privacy.mode=local",
             "privacy.target_epsilon=3.0",
             "training.rounds=4",
             "training.local_epochs=1",
@@ -131,11 +131,8 @@ def test_target_epsilon_is_spent_by_the_planned_training() -> None:
 def test_target_epsilon_is_met_when_the_server_samples_a_few_clients_per_round() -> None:
     from fedunlearn.sampling import sample_clients
 
-    config = ExperimentConfig().with_overrides(
+    config = local_dp_config(
         [
-            "model.name=mlp",
-            "model.hidden=8",
-            "privacy.mode=local",
             "privacy.target_epsilon=3.0",
             "federation.num_clients=10",
             "federation.fraction_train=0.1",
@@ -165,11 +162,11 @@ def test_central_epsilon_is_bounded_by_the_gaussian_mechanisms_zcdp() -> None:
     rho = 10 / (2 * 2.0**2)
     bound = rho + 2 * math.sqrt(rho * math.log(1e5))
     assert bound == pytest.approx(8.837, abs=1e-3)
-    eps = central_epsilon(2.0, 1.0, 10, 1e-5)
+    eps = central_epsilon_of_rounds([(2.0, 10)], 1e-5)
     assert 0.85 * bound < eps <= bound
     # more rounds, more epsilon; no noise, no bound
-    assert central_epsilon(2.0, 1.0, 20, 1e-5) > eps
-    assert central_epsilon(0.0, 1.0, 5, 1e-5) == float("inf")
+    assert central_epsilon_of_rounds([(2.0, 20)], 1e-5) > eps
+    assert central_epsilon_of_rounds([(0.0, 5)], 1e-5) == float("inf")
 
 
 def test_the_effective_central_noise_follows_the_averaged_clients_and_weights() -> None:
