@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.simulation import simulate
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ExperimentConfig
 
 
 def main() -> None:

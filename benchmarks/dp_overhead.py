@@ -16,11 +16,11 @@ import time
 
 import torch
 
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.models import build_model
-from fedunlearn.privacy import DPTraining, train_privately
-from fedunlearn.scenario import federated_data
-from fedunlearn.training import train_locally
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.world import federated_data
+from fedunlearn.defenses.privacy import DPTraining, train_privately
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import train_locally
 
 
 def main() -> None:

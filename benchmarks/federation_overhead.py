@@ -23,12 +23,13 @@ import time
 
 import torch
 
-from fedunlearn.arrays import load_arrays, model_to_arrays, weighted_average
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.models import build_model
-from fedunlearn.scenario import federated_data
-from fedunlearn.simulation import simulate
-from fedunlearn.training import derive_seed, train_locally
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.world import federated_data
+from fedunlearn.learning.arrays import load_arrays, model_to_arrays, weighted_average
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import train_locally
+from fedunlearn.seeding import derive_seed
 
 
 def plain_loop(config: ExperimentConfig) -> float:

@@ -18,9 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.simulation import simulate
-from fedunlearn.sweep import Sweep, run_sweep
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.studies.sweep import Sweep, run_sweep
 
 RATIOS = [0.25, 0.5, 0.75, 1.0]
 SEEDS = [0, 1]

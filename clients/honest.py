@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedunlearn.requests import UnlearningRequest
-from fedunlearn.roles import ClientRole
-from fedunlearn.training import derive_seed
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.requests import UnlearningRequest
 
 
 class HonestClient(ClientRole):

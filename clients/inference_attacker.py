@@ -10,12 +10,12 @@ candidate records to score but never their truth; the harness scores its answers
 
 from __future__ import annotations
 
+from fedunlearn.clients.honest import HonestClient
 from flwr.app import RecordDict
 
-from clients.honest import HonestClient
 from fedunlearn.attacks.access import FullAccess
 from fedunlearn.attacks.attacker import Attacker
-from fedunlearn.leakage import decode_query, encode_scores
+from fedunlearn.attacks.wire import decode_query, encode_scores
 
 
 class InferenceAttacker(HonestClient):

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedunlearn.canary import apply_trigger
-from fedunlearn.data import ArrayDataset
-from fedunlearn.requests import UnlearningRequest
-from fedunlearn.roles import ClientRole, ClientSetup
-from fedunlearn.training import derive_seed
+from fedunlearn.data.canary import apply_trigger
+from fedunlearn.data.datasets import ArrayDataset
+from fedunlearn.roles.role import ClientRole, ClientSetup
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.requests import UnlearningRequest
 
 CRAFTED_ID_BASE = 10**8
 

@@ -9,11 +9,11 @@ The entry points:
 * :class:`ClientRole`: the base class of client roles.
 """
 
-from fedunlearn.config import ConfigError, ExperimentConfig
-from fedunlearn.history import UpdateHistory
-from fedunlearn.roles import ClientRole
-from fedunlearn.simulation import simulate
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 
 __version__ = "0.1.0"
 

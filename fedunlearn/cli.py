@@ -16,8 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fedunlearn.config import ConfigError, ExperimentConfig, describe
-from fedunlearn.study_report import ReportError
+from fedunlearn.config.experiment import ConfigError, ExperimentConfig, describe
+from fedunlearn.studies.report import ReportError
 
 
 def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
@@ -26,7 +26,7 @@ def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from fedunlearn.sweep import Sweep, run_sweep
+    from fedunlearn.studies.sweep import Sweep, run_sweep
 
     sweep = Sweep.from_toml(args.config, args.overrides)
     if args.plan:
@@ -87,24 +87,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "report":
-            from fedunlearn.study_report import write_report
+            from fedunlearn.studies.report import write_report
 
             print(f"report: {write_report(args.results)}")
             return 0
         config = _load(args.config, args.overrides)
         if args.command == "check":
-            from fedunlearn.components import resolve_components
+            from fedunlearn.run.components import resolve_components
 
             resolve_components(config)
             print(f"{args.config}: valid")
             return 0
         if args.command == "compare":
-            from fedunlearn.compare import compare
+            from fedunlearn.studies.compare import compare
 
             out = Path(args.out) if args.out else None
             compare(config, args.seeds, out_dir=out, show_progress=not args.quiet)
             return 0
-        from fedunlearn.simulation import simulate
+        from fedunlearn.apps.simulation import simulate
 
         simulate(config, show_progress=not args.quiet)
         return 0

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import time
 
-from fedunlearn.arrays import add, nbytes, to_record, weighted_average
-from fedunlearn.history import UpdateHistory
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import add, nbytes, to_record, weighted_average
+from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 
 
 class FedAccum(UnlearningMethod):

@@ -32,28 +32,22 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fedunlearn.arrays import (
-    Arrays,
-    add,
-    nbytes,
-    subtract,
-    weighted_average,
-)
-from fedunlearn.calibration import (
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
+from fedunlearn.history.store import KeptRound, UpdateHistory
+from fedunlearn.learning.arrays import Arrays, add, nbytes, subtract, weighted_average
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.calibration import (
     NORM_GRANULARITIES,
     calibrate_update,
     calibrated_rollback_step,
 )
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.history import KeptRound, UpdateHistory
-from fedunlearn.training import derive_seed
-from fedunlearn.unlearning import (
+from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
     run_rounds,
 )
-from strategies.recording_fedavg import ClientReply, RecordingFedAvg
 
 
 class CalibratedRollback(RecordingFedAvg):

@@ -31,17 +31,17 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType
 from flwr.serverapp import Grid
 
-from fedunlearn.arrays import Arrays, add, from_record, subtract, weighted_average
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.history import UpdateHistory
-from fedunlearn.lbfgs import curvature_ok, lbfgs_product
-from fedunlearn.unlearning import (
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import Arrays, add, from_record, subtract, weighted_average
+from fedunlearn.unlearning.lbfgs import curvature_ok, lbfgs_product
+from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,
     run_rounds,
 )
-from strategies.recording_fedavg import ClientReply, RecordingFedAvg
 
 
 def _flat(arrays: Arrays, keys: list[str]) -> np.ndarray:

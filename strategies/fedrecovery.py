@@ -30,10 +30,10 @@ import time
 
 import numpy as np
 
-from fedunlearn.arrays import Arrays, l2_norm, to_record, weighted_average
-from fedunlearn.history import UpdateHistory
-from fedunlearn.training import derive_seed
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import Arrays, l2_norm, to_record, weighted_average
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 
 
 def residual_correction(history: UpdateHistory, clients: set[int]) -> tuple[Arrays, list[dict]]:

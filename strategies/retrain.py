@@ -10,9 +10,9 @@ against it. Cost: a full training run on the remaining clients.
 
 from __future__ import annotations
 
-from fedunlearn.arrays import nbytes
-from fedunlearn.history import UpdateHistory
-from fedunlearn.unlearning import (
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import nbytes
+from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,

@@ -17,8 +17,8 @@ Supports record-level requests (the owner retrains without the named records).
 
 from __future__ import annotations
 
-from fedunlearn.history import UpdateHistory
-from fedunlearn.unlearning import (
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,
     UnlearningOutcome,

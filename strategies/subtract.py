@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedunlearn.arrays import Arrays, load_arrays, model_to_arrays, to_record
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.history import UpdateHistory
-from fedunlearn.metrics import parameter_distance
-from fedunlearn.training import derive_seed
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.evaluation.metrics import parameter_distance
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import Arrays, load_arrays, model_to_arrays, to_record
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 
 
 def contribution_weights(history: UpdateHistory, client: int, scaling: bool) -> dict[int, float]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from flwr.supercore.task_identity import TaskIdentity
 
-from fedunlearn.config import ExperimentConfig
+from fedunlearn.config.experiment import ExperimentConfig
 
 
 @pytest.fixture(autouse=True)

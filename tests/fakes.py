@@ -16,11 +16,8 @@ import numpy as np
 from flwr.app import Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedunlearn.arrays import Arrays, from_record, to_record
-from fedunlearn.federation import ClientRegistry
-from fedunlearn.history import UpdateHistory
-from fedunlearn.inline import InlineGrid
-from fedunlearn.protocol import (
+from fedunlearn.federation.inline import InlineGrid
+from fedunlearn.federation.protocol import (
     ARRAYS,
     CLIENT_ID,
     CONFIG,
@@ -29,9 +26,13 @@ from fedunlearn.protocol import (
     TrainInstruction,
     TrainReport,
 )
-from fedunlearn.requests import ForgetSet, UnlearningRequest, encode_requests
-from fedunlearn.unlearning import SamplingPlan, UnlearningJob
-from strategies.recording_fedavg import RecordingFedAvg
+from fedunlearn.federation.recording import RecordingFedAvg
+from fedunlearn.federation.registry import ClientRegistry
+from fedunlearn.federation.sampling import SamplingPlan
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import Arrays, from_record, to_record
+from fedunlearn.unlearning.method import UnlearningJob
+from fedunlearn.unlearning.requests import ForgetSet, UnlearningRequest, encode_requests
 
 
 @dataclass

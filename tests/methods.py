@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fedunlearn.arrays import add, scale, subtract
-from fedunlearn.unlearning import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.learning.arrays import add, scale, subtract
+from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 
 
 class HalfwayBack(UnlearningMethod):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fedunlearn.arrays import Arrays
-from fedunlearn.protocol import TrainInstruction, TrainReport
-from fedunlearn.requests import UnlearningRequest
-from fedunlearn.roles import ClientRole
+from fedunlearn.federation.protocol import TrainInstruction, TrainReport
+from fedunlearn.learning.arrays import Arrays
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.unlearning.requests import UnlearningRequest
 
 
 class Forger(ClientRole):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedunlearn.calibration import calibrate_update, calibrated_rollback_step
+from fedunlearn.unlearning.calibration import calibrate_update, calibrated_rollback_step
 
 
 def arr(*values: float) -> np.ndarray:

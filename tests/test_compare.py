@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedunlearn.compare import compare
-from fedunlearn.summary import summarise
+from fedunlearn.studies.compare import compare
+from fedunlearn.studies.summary import summarise
 from tests.conftest import small_config
 
 

@@ -6,11 +6,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from fedunlearn.strategies.federaser import FedEraser
 from flwr.common.config import flatten_dict
 
-from fedunlearn.components import resolve_components
-from fedunlearn.config import ConfigError, ExperimentConfig, describe
-from strategies.federaser import FedEraser
+from fedunlearn.config.experiment import ConfigError, ExperimentConfig, describe
+from fedunlearn.run.components import resolve_components
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.simulation import simulate
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ExperimentConfig
 
 
 @pytest.mark.slow

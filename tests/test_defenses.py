@@ -8,18 +8,23 @@ import numpy as np
 import pytest
 from flwr.app import RecordDict
 
-from fedunlearn.arrays import model_to_arrays
+from fedunlearn.apps.simulation import simulate
 from fedunlearn.attacks.access import AccessDeniedError, FullAccess, ReleasedAccess
-from fedunlearn.commitment import commit, prove, uncommitted
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.data import ArrayDataset, DatasetInfo
-from fedunlearn.federation import ClientInfo, ClientRegistry
-from fedunlearn.models import build_model
-from fedunlearn.monitor import ImpactMonitor
-from fedunlearn.requests import ReceivedRequest, UnlearningRequest, checks_for, verify_requests
-from fedunlearn.roles import ClientRole, ClientSetup
-from fedunlearn.simulation import simulate
-from fedunlearn.training import train_locally
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
+from fedunlearn.defenses.commitment import commit, prove, uncommitted
+from fedunlearn.defenses.monitor import ImpactMonitor
+from fedunlearn.federation.registry import ClientInfo, ClientRegistry
+from fedunlearn.learning.arrays import model_to_arrays
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import train_locally
+from fedunlearn.roles.role import ClientRole, ClientSetup
+from fedunlearn.unlearning.requests import (
+    ReceivedRequest,
+    UnlearningRequest,
+    checks_for,
+    verify_requests,
+)
 from tests.conftest import small_config
 
 INFO = DatasetInfo("toy", (1, 6, 6), 3)
@@ -133,7 +138,7 @@ def new_model():
 
 
 def test_the_monitor_rejects_a_planted_harmful_unlearning() -> None:
-    from fedunlearn.canary import apply_trigger
+    from fedunlearn.data.canary import apply_trigger
 
     data = toy(300)
     validation = toy(120, seed=5, first_id=1000)

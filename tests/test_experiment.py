@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fedunlearn.federation import FederationError
-from fedunlearn.simulation import simulate
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.federation.registry import FederationError
 from tests.conftest import small_config
 
 

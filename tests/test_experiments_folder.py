@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.sweep import Sweep
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.studies.sweep import Sweep
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml"))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fedunlearn.strategies.federaser import FedEraser
+from fedunlearn.strategies.retrain import Retrain
 
-from fedunlearn.config import ConfigError, ExperimentConfig
-from fedunlearn.unlearning import make_method
-from strategies.federaser import FedEraser
-from strategies.retrain import Retrain
+from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.unlearning.method import make_method
 from tests.fakes import job_for, linear_federation, train_linear
 
 DIRECTIONS = {0: [1.0, 0.0], 1: [0.0, 1.0], 2: [1.0, 1.0]}

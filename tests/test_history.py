@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedunlearn.history import HistoryError, UpdateHistory
+from fedunlearn.history.store import HistoryError, UpdateHistory
 
 
 def model(value: float) -> dict[str, np.ndarray]:

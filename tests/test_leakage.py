@@ -10,20 +10,17 @@ import numpy as np
 import pytest
 
 from fedunlearn.attacks.attacker import AttackSettings, CandidateView
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.leakage import (
+from fedunlearn.attacks.wire import decode_query, encode_query
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.world import FederatedData, federated_data
+from fedunlearn.evaluation.candidates import (
     Candidates,
     LeakageUnavailableError,
     build_candidates,
-    client_ranking_metrics,
-    decode_query,
-    encode_query,
-    score_report,
-    settings_of,
     split_held_out,
 )
-from fedunlearn.requests import ForgetSet
-from fedunlearn.scenario import FederatedData, federated_data
+from fedunlearn.evaluation.leakage import client_ranking_metrics, score_report, settings_of
+from fedunlearn.unlearning.requests import ForgetSet
 
 # ---------------------------------------------------------------- client ranking
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clients.malicious_unlearner import CRAFTED_ID_BASE
-from fedunlearn.simulation import simulate
+from fedunlearn.clients.malicious_unlearner import CRAFTED_ID_BASE
+
+from fedunlearn.apps.simulation import simulate
 from tests.conftest import small_config
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fedunlearn.strategies.fedaccum import FedAccum
+from fedunlearn.strategies.fedrecover import FedRecover
+from fedunlearn.strategies.fedrecovery import FedRecovery, residual_correction
+from fedunlearn.strategies.finetune import FineTune
+from fedunlearn.strategies.retrain import Retrain
+from fedunlearn.strategies.rollback import Rollback, restart_round
+from fedunlearn.strategies.subtract import Subtract, contribution_weights
 
-from fedunlearn.requests import ForgetSet
-from fedunlearn.unlearning import SamplingPlan
-from strategies.fedaccum import FedAccum
-from strategies.fedrecover import FedRecover
-from strategies.fedrecovery import FedRecovery, residual_correction
-from strategies.finetune import FineTune
-from strategies.retrain import Retrain
-from strategies.rollback import Rollback, restart_round
-from strategies.subtract import Subtract, contribution_weights
+from fedunlearn.federation.sampling import SamplingPlan
+from fedunlearn.unlearning.requests import ForgetSet
 from tests.fakes import job_for, linear_federation, train_linear
 
 DIRECTIONS = {0: [1.0, 0.0], 1: [0.0, 1.0], 2: [1.0, 1.0]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fedunlearn.partition import PartitionError, partition_indices
+from fedunlearn.data.partition import PartitionError, partition_indices
 
 LABELS = np.repeat(np.arange(10), 60)  # sorted by label, as many datasets arrive
 

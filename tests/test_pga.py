@@ -6,13 +6,13 @@ import numpy as np
 import torch
 from flwr.app import RecordDict
 
-from fedunlearn.arrays import model_to_arrays, to_record
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.data import ArrayDataset, DatasetInfo
-from fedunlearn.models import build_model
-from fedunlearn.protocol import AscentInstruction
-from fedunlearn.roles import LAST_MODEL, ClientRole, ClientSetup
-from fedunlearn.training import evaluate, projected_gradient_ascent, train_locally
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
+from fedunlearn.federation.protocol import AscentInstruction
+from fedunlearn.learning.arrays import model_to_arrays, to_record
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import evaluate, projected_gradient_ascent, train_locally
+from fedunlearn.roles.role import LAST_MODEL, ClientRole, ClientSetup
 
 INFO = DatasetInfo("toy", (1, 4, 4), 3)
 
@@ -91,7 +91,7 @@ def test_client_reference_model_removes_its_own_share_of_the_aggregate() -> None
 
 
 def test_training_keeps_the_last_local_model_only_from_training_rounds() -> None:
-    from fedunlearn.protocol import TrainInstruction
+    from fedunlearn.federation.protocol import TrainInstruction
 
     config = ExperimentConfig().with_overrides(["model.name=logreg"])
     state = RecordDict()

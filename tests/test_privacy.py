@@ -11,19 +11,19 @@ import torch
 from flwr.app import RecordDict
 from opacus.accountants import RDPAccountant
 
-from fedunlearn.arrays import model_to_arrays
-from fedunlearn.config import ExperimentConfig
-from fedunlearn.data import ArrayDataset, DatasetInfo
-from fedunlearn.models import build_model
-from fedunlearn.privacy import (
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
+from fedunlearn.defenses.privacy import (
     DPTraining,
     central_epsilon_of_rounds,
     effective_noise,
     train_privately,
 )
-from fedunlearn.protocol import TrainInstruction
-from fedunlearn.roles import ClientRole, ClientSetup
-from fedunlearn.training import train_locally
+from fedunlearn.federation.protocol import TrainInstruction
+from fedunlearn.learning.arrays import model_to_arrays
+from fedunlearn.learning.models import build_model
+from fedunlearn.learning.training import train_locally
+from fedunlearn.roles.role import ClientRole, ClientSetup
 
 INFO = DatasetInfo("toy", (1, 4, 4), 3)
 
@@ -129,7 +129,7 @@ def test_target_epsilon_is_spent_by_the_planned_training() -> None:
 
 
 def test_target_epsilon_is_met_when_the_server_samples_a_few_clients_per_round() -> None:
-    from fedunlearn.sampling import sample_clients
+    from fedunlearn.federation.sampling import sample_clients
 
     config = local_dp_config(
         [
@@ -179,7 +179,7 @@ def test_the_effective_central_noise_follows_the_averaged_clients_and_weights() 
 
 
 def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) -> None:
-    from fedunlearn.simulation import simulate
+    from fedunlearn.apps.simulation import simulate
     from tests.conftest import small_config
 
     config = small_config(
@@ -211,7 +211,7 @@ def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) ->
 
 
 def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
-    from fedunlearn.simulation import simulate
+    from fedunlearn.apps.simulation import simulate
     from tests.conftest import small_config
 
     config = small_config(
@@ -224,7 +224,7 @@ def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
 
 
 def test_runs_under_local_dp_do_not_share_a_federation_across_method_options() -> None:
-    from fedunlearn.experiment import training_key
+    from fedunlearn.run.experiment import training_key
 
     def key(*overrides: str) -> str:
         return training_key(ExperimentConfig().with_overrides(list(overrides)))

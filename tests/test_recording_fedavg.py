@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from flwr.app import ConfigRecord
 
-from fedunlearn.arrays import to_record
-from fedunlearn.federation import FederationError
-from fedunlearn.history import UpdateHistory
-from fedunlearn.protocol import TrainInstruction
-from fedunlearn.unlearning import SamplingPlan
-from strategies.recording_fedavg import RecordingFedAvg, sample_clients
+from fedunlearn.federation.protocol import TrainInstruction
+from fedunlearn.federation.recording import RecordingFedAvg, sample_clients
+from fedunlearn.federation.registry import FederationError
+from fedunlearn.federation.sampling import SamplingPlan
+from fedunlearn.history.store import UpdateHistory
+from fedunlearn.learning.arrays import to_record
 from tests.fakes import linear_federation, train_linear, zeros
 
 DIRECTIONS = {0: [1.0, 0.0], 1: [0.0, 1.0], 2: [1.0, 1.0]}

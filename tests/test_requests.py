@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flwr.app import ConfigRecord
 
-from fedunlearn.requests import (
+from fedunlearn.unlearning.requests import (
     ReceivedRequest,
     RequestFormatError,
     UnlearningRequest,
@@ -37,7 +37,7 @@ def test_malformed_request_records_say_what_is_wrong(record: dict, message: str)
 
 
 def test_server_binds_requests_to_the_sender_and_refuses_removing_another_client() -> None:
-    from fedunlearn.requests import gather_requests
+    from fedunlearn.unlearning.requests import gather_requests
 
     forged = UnlearningRequest(target_client=2)
     _, grid, registry = linear_federation(
@@ -66,7 +66,7 @@ def test_requests_for_unknown_clients_and_malformed_ones_are_refused() -> None:
 
 
 def test_requests_are_read_in_the_order_the_client_sent_them() -> None:
-    from fedunlearn.requests import _request_order, encode_requests
+    from fedunlearn.unlearning.requests import _request_order, encode_requests
 
     sent = [UnlearningRequest(3, (i,)) for i in range(12)]
     keys = list(encode_requests(sent).config_records)

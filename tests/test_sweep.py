@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fedunlearn.config import ConfigError
-from fedunlearn.study_report import write_report
-from fedunlearn.sweep import Sweep, group_runs, run_sweep
+from fedunlearn.config.experiment import ConfigError
+from fedunlearn.studies.report import write_report
+from fedunlearn.studies.sweep import Sweep, group_runs, run_sweep
 from tests.conftest import small_config
 
 SWEEP = """
@@ -144,7 +144,7 @@ def test_sweep_runs_resumes_and_redoes_partial_runs(tmp_path: Path) -> None:
 
 
 def test_shared_training_gives_the_same_metrics_as_separate_runs(tmp_path: Path) -> None:
-    from fedunlearn.simulation import simulate
+    from fedunlearn.apps.simulation import simulate
 
     sweep = Sweep.from_toml(write_sweep(tmp_path))
     run_sweep(sweep)
@@ -161,7 +161,7 @@ def test_shared_training_gives_the_same_metrics_as_separate_runs(tmp_path: Path)
 
 
 def test_same_seed_gives_the_same_metrics_twice(tmp_path: Path) -> None:
-    from fedunlearn.simulation import simulate
+    from fedunlearn.apps.simulation import simulate
 
     config = small_config(tmp_path, 'unlearning.methods=["federaser", "fedrecovery"]')
     a = simulate(config.with_overrides([f"output.run_dir={tmp_path / 'a'}"]), show_progress=False)
@@ -221,7 +221,7 @@ def test_run_folders_without_a_config_hash_are_judged_by_their_stored_config(
 
 
 def test_run_sweep_clears_and_reruns_stale_runs(tmp_path: Path, monkeypatch) -> None:
-    import fedunlearn.sweep as sweep_module
+    import fedunlearn.studies.sweep as sweep_module
 
     fake_complete(Sweep.from_toml(write_sweep(tmp_path)).plan())
     seen: list[tuple[str, bool]] = []

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedunlearn.components import resolve_components
-from fedunlearn.config import ConfigError
-from fedunlearn.metrics import parameter_distance
+from fedunlearn.apps.simulation import simulate
+from fedunlearn.config.experiment import ConfigError
+from fedunlearn.evaluation.metrics import parameter_distance
 from fedunlearn.plugins import available
-from fedunlearn.simulation import simulate
+from fedunlearn.run.components import resolve_components
 from tests.conftest import small_config
 
 

@@ -12,7 +12,14 @@ removed" (or "is a member"). The harness, which alone knows the truth, turns sco
   between the models before and after unlearning (Chen et al., CCS 2021), with shadow
   models trained on the attacker's own data;
 * :class:`~fedunlearn.attacks.deletion.DeletionInference`: which records, or which
-  client, was removed.
+  client, was removed;
+* :mod:`~fedunlearn.evaluation.leakage`: the leakage audit that runs them all on every
+  released model (candidates and truth in :mod:`~fedunlearn.attacks.candidates`, the
+  client attacker's messages in :mod:`~fedunlearn.attacks.wire`).
+
+May import: :mod:`fedunlearn.config`, :mod:`fedunlearn.data`, :mod:`fedunlearn.learning`,
+:mod:`fedunlearn.evaluation`, :mod:`fedunlearn.federation`, :mod:`fedunlearn.unlearning`
+(forget sets), :mod:`fedunlearn.defenses` (released weights).
 """
 
 from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess

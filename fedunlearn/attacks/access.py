@@ -8,9 +8,9 @@ from typing import Protocol
 import numpy as np
 from torch import nn
 
-from fedunlearn.arrays import Arrays, load_arrays
-from fedunlearn.metrics import log_softmax
-from fedunlearn.training import predict_logits
+from fedunlearn.evaluation.metrics import log_softmax
+from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.training import predict_logits
 
 
 class AccessDeniedError(PermissionError):

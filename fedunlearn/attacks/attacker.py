@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
-from fedunlearn.arrays import model_to_arrays
 from fedunlearn.attacks.access import FullAccess, ModelAccess
 from fedunlearn.attacks.deletion import DeletionInference
 from fedunlearn.attacks.gap import UnlearningGapAttack
 from fedunlearn.attacks.membership import LabelOnlyAttack, LossAttack
-from fedunlearn.canary import memorization_canaries
-from fedunlearn.data import ArrayDataset
-from fedunlearn.training import train_locally
+from fedunlearn.data.canary import memorization_canaries
+from fedunlearn.data.datasets import ArrayDataset
+from fedunlearn.learning.arrays import model_to_arrays
+from fedunlearn.learning.training import train_locally
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fedunlearn.attacks.access import ModelAccess, robustness
-from fedunlearn.data import ArrayDataset
+from fedunlearn.data.datasets import ArrayDataset
 
 FEATURES = ("difference", "sorted_difference", "l2", "concatenation")
 CLASSIFIERS = ("logistic", "forest")

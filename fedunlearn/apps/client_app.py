@@ -1,0 +1,186 @@
+"""The Flower ClientApp: routes each message to the client's role.
+
+Message types handled:
+
+* ``query.identify``: report the stable client id (partition id) and example count;
+* ``train``: local training (:meth:`ClientRole.fit`);
+* ``train.ascent``: unlearn the client's data by gradient ascent (:meth:`ClientRole.ascend`);
+* ``evaluate``: local evaluation (:meth:`ClientRole.evaluate`);
+* ``query.requests``: the client's unlearning requests.
+
+``app`` reads the experiment from the run config (``flwr run``);
+:func:`build_client_app` binds a config directly (the ``fedunlearn`` command).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
+from functools import lru_cache
+from typing import Any
+
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.world import federated_data
+from fedunlearn.federation.protocol import (
+    ARRAYS,
+    CLIENT_ID,
+    CONFIG,
+    EXPERIMENT,
+    METRICS,
+    NUM_EXAMPLES,
+    AscentInstruction,
+    TrainInstruction,
+)
+from fedunlearn.learning.arrays import from_record, to_record
+from fedunlearn.roles.role import ClientRole, ClientSetup, load_role
+from fedunlearn.unlearning.requests import encode_requests
+
+
+@lru_cache(maxsize=8)
+def _config_from_items(items: tuple) -> ExperimentConfig:
+    return ExperimentConfig.from_run_config(dict(items))
+
+
+def client_id_of(context: Context, config: ExperimentConfig) -> int:
+    """The stable client id from the node config (``partition-id``), checked."""
+    node = context.node_config
+    if "partition-id" not in node:
+        raise ValueError(
+            "this SuperNode has no partition-id; start it with "
+            '--node-config "partition-id=<i> num-partitions=<n>"'
+        )
+    client_id = int(node["partition-id"])
+    expected = config.federation.num_clients
+    if "num-partitions" in node and int(node["num-partitions"]) != expected:
+        raise ValueError(
+            f"node config says num-partitions={node['num-partitions']} but the experiment "
+            f"has federation.num_clients={expected}"
+        )
+    return client_id
+
+
+class NamespacedState(MutableMapping):
+    """A view of ``context.state`` whose keys carry an experiment's prefix, so runs that
+    share a simulation (a sweep) never see each other's client state."""
+
+    def __init__(self, state: RecordDict, prefix: str) -> None:
+        self._state = state
+        self._prefix = f"{prefix}/" if prefix else ""
+
+    def __getitem__(self, key: str) -> Any:
+        return self._state[self._prefix + key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._state[self._prefix + key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._state[self._prefix + key]
+
+    def __iter__(self) -> Iterator[str]:
+        n = len(self._prefix)
+        return (k[n:] for k in list(self._state) if k.startswith(self._prefix))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+ConfigSource = ExperimentConfig | Mapping[str, ExperimentConfig] | None
+
+
+def experiment_of(
+    msg: Message, configs: ConfigSource, context: Context
+) -> tuple[str, ExperimentConfig]:
+    """The experiment a message belongs to: its tag and config.
+
+    ``configs`` is one config, several by tag (a sweep sharing one simulation; the server
+    tags every message), or None (read the run config, as under ``flwr run``).
+    """
+    if configs is None:
+        return "", _config_from_items(tuple(sorted(context.run_config.items())))
+    if isinstance(configs, ExperimentConfig):
+        return "", configs
+    record = msg.content.config_records.get(EXPERIMENT)
+    if record is None or record.get("id") not in configs:
+        raise ValueError(f"message carries no known experiment tag (known: {sorted(configs)})")
+    tag = str(record["id"])
+    return tag, configs[tag]
+
+
+def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> ClientRole:
+    """Build the role of the client this context belongs to."""
+    client_id = client_id_of(context, config)
+    world = federated_data(config)
+    cls = load_role(config.roles.role_of(client_id))
+    setup = ClientSetup(
+        client_id,
+        world.client(client_id),
+        world.info,
+        config,
+        NamespacedState(context.state, tag),
+        world.canary_ids_of(client_id),
+    )
+    return cls(setup)
+
+
+def build_client_app(config: ConfigSource = None) -> ClientApp:
+    """A ClientApp for ``config``: one experiment, several by tag (see
+    :func:`experiment_of`), or None to read it from each message's run config."""
+    app = ClientApp()
+
+    def role_of_message(msg: Message, context: Context) -> ClientRole:
+        tag, cfg = experiment_of(msg, config, context)
+        return role_for(context, cfg, tag)
+
+    @app.query("identify")
+    def identify(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        metrics = MetricRecord({CLIENT_ID: role.client_id, NUM_EXAMPLES: len(role.setup.data)})
+        commitment = ConfigRecord({"digests": role.commitment()})
+        return Message(RecordDict({METRICS: metrics, "commitment": commitment}), reply_to=msg)
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        instruction = TrainInstruction.from_config(msg.content[CONFIG])
+        weights, report = role.fit(from_record(msg.content[ARRAYS]), instruction)
+        content = RecordDict({ARRAYS: to_record(weights), METRICS: report.to_metrics()})
+        return Message(content, reply_to=msg)
+
+    @app.train("ascent")
+    def ascent(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        instruction = AscentInstruction.from_config(msg.content[CONFIG])
+        weights, metrics = role.ascend(from_record(msg.content[ARRAYS]), instruction)
+        record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
+        return Message(RecordDict({ARRAYS: to_record(weights), METRICS: record}), reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        metrics = role.evaluate(from_record(msg.content[ARRAYS]))
+        record = MetricRecord({NUM_EXAMPLES: len(role.setup.data), **metrics})
+        return Message(RecordDict({METRICS: record}), reply_to=msg)
+
+    @app.query("privacy")
+    def privacy(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        spent = {f"epsilon/{phase}": value for phase, value in role.privacy_spent().items()}
+        record = MetricRecord({CLIENT_ID: role.client_id, **spent})
+        return Message(RecordDict({METRICS: record}), reply_to=msg)
+
+    @app.query("attack")
+    def attack(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        return Message(role.attack(msg.content), reply_to=msg)
+
+    @app.query("requests")
+    def requests(msg: Message, context: Context) -> Message:
+        role = role_of_message(msg, context)
+        return Message(encode_requests(role.unlearning_requests()), reply_to=msg)
+
+    return app
+
+
+app = build_client_app()

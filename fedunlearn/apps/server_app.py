@@ -1,0 +1,48 @@
+"""The Flower ServerApp: runs one experiment (see :mod:`fedunlearn.experiment`).
+
+``app`` reads the experiment from the run config (``flwr run .``, where
+``pyproject.toml``'s ``[tool.flwr.app.config]`` holds the defaults);
+:func:`build_server_app` binds a config directly (the ``fedunlearn`` command).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.reporting.folder import print_summary
+from fedunlearn.reporting.progress import PhaseProgress
+from fedunlearn.run.experiment import ExperimentResult, run_experiment
+
+
+def build_server_app(
+    config: ExperimentConfig | None = None,
+    on_result: Callable[[ExperimentResult], None] | None = None,
+    show_progress: bool = True,
+) -> ServerApp:
+    """A ServerApp running ``config`` (None: read it from the run config).
+
+    ``on_result`` receives the result when the run completes.
+    """
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        cfg = config or ExperimentConfig.from_run_config(context.run_config)
+        if not cfg.output.verbose:
+            logging.getLogger("flwr").setLevel(logging.ERROR)
+        with PhaseProgress(enabled=show_progress) as progress:
+            result = run_experiment(grid, cfg, progress=progress)
+        if show_progress:
+            print_summary(result.metrics, result.run_dir, progress.console)
+        if on_result is not None:
+            on_result(result)
+
+    return app
+
+
+app = build_server_app()

@@ -1,0 +1,137 @@
+"""The simulated world of an experiment: who holds which data, and the ground truth.
+
+This is the harness's knowledge, not the server's: in a simulation, every process
+(server and clients) rebuilds the same split from the config and seed, each client
+takes its own part, and only the audit reads the forgotten client's data. Nothing in
+the federated phases may rely on it except a client reading its own partition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from fedunlearn.config.experiment import CanaryConfig, DataConfig, ExperimentConfig
+from fedunlearn.data.canary import memorization_canaries, plant_canary, triggered_test_set
+from fedunlearn.data.datasets import ArrayDataset, DatasetInfo, load_dataset, train_test
+from fedunlearn.data.partition import partition_indices
+from fedunlearn.seeding import derive_seed
+
+
+@dataclass(frozen=True)
+class FederatedData:
+    """Every client's training data, the server's test set, and the canary."""
+
+    info: DatasetInfo
+    clients: tuple[ArrayDataset, ...]
+    test: ArrayDataset
+    triggered_test: ArrayDataset | None
+    canary_client: int | None
+    canary_ids: np.ndarray
+    server_unlabelled: np.ndarray
+    """Inputs the server holds without labels (``data.server_fraction``)."""
+    memorization_ids: np.ndarray
+    """Ids of the memorization canaries planted in the canary client's data."""
+    memorization_holdout: ArrayDataset
+    """Memorization canaries drawn the same way but given to nobody (non-members)."""
+
+    def client(self, client_id: int) -> ArrayDataset:
+        """The training data of ``client_id``."""
+        if not 0 <= client_id < len(self.clients):
+            raise ValueError(
+                f"client id {client_id} is outside 0..{len(self.clients) - 1}; the "
+                f"experiment has {len(self.clients)} clients"
+            )
+        return self.clients[client_id]
+
+    def canary_ids_of(self, client_id: int) -> np.ndarray:
+        """Record ids of the canary records ``client_id`` holds, backdoor and
+        memorization canaries (empty if none)."""
+        if client_id != self.canary_client:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([self.canary_ids, self.memorization_ids])
+
+    def records(self, client_id: int, record_ids: np.ndarray | None = None) -> ArrayDataset:
+        """The records of ``client_id`` (only ``record_ids`` of them when given)."""
+        data = self.client(client_id)
+        if record_ids is None:
+            return data
+        return data.subset(np.flatnonzero(np.isin(data.ids, record_ids)))
+
+
+def federated_data(config: ExperimentConfig) -> FederatedData:
+    """The world of ``config``, built once per process and cached."""
+    return _build(config.data, config.federation.num_clients, config.canary, config.seed)
+
+
+@lru_cache(maxsize=4)
+def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) -> FederatedData:
+    x, y, info = load_dataset(data.dataset, data.path)
+    if canary.enabled and canary.target_class >= info.num_classes:
+        raise ValueError(
+            f"canary.target_class {canary.target_class} is not a class of {data.dataset} "
+            f"(classes 0..{info.num_classes - 1})"
+        )
+    train, test = train_test(x, y, data.test_fraction, derive_seed(seed, "split") % 2**32)
+    server_x = np.zeros((0, *info.input_shape), dtype=np.float32)
+    if data.server_fraction > 0:
+        train, server = train_test(
+            train.x, train.y, data.server_fraction, derive_seed(seed, "server") % 2**32, train.ids
+        )
+        server_x = server.x
+    parts = partition_indices(
+        train.y,
+        num_clients,
+        data.partition,
+        alpha=data.alpha,
+        classes_per_client=data.classes_per_client,
+        min_size=data.min_partition_size,
+        seed=derive_seed(seed, "partition") % 2**32,
+    )
+    clients = [train.subset(p) for p in parts]
+    triggered, canary_client, canary_ids = None, None, np.zeros(0, dtype=np.int64)
+    if canary.enabled:
+        canary_client = canary.client
+        clients[canary_client], canary_ids = plant_canary(
+            clients[canary_client],
+            canary.fraction,
+            canary.target_class,
+            canary.trigger_size,
+            seed=derive_seed(seed, "canary") % 2**32,
+        )
+        triggered = triggered_test_set(test, canary.target_class, canary.trigger_size)
+    memorized = np.zeros(0, dtype=np.int64)
+    holdout = ArrayDataset(
+        np.zeros((0, *info.input_shape), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    )
+    if canary.enabled and canary.memorization:
+        first = len(y)  # ids past every real record
+        both = memorization_canaries(
+            2 * canary.memorization,
+            info.input_shape,
+            info.num_classes,
+            first,
+            seed=derive_seed(seed, "memorization") % 2**32,
+        )
+        planted = both.subset(np.arange(canary.memorization))
+        holdout = both.subset(np.arange(canary.memorization, 2 * canary.memorization))
+        own = clients[canary.client]
+        clients[canary.client] = ArrayDataset(
+            np.concatenate([own.x, planted.x]),
+            np.concatenate([own.y, planted.y]),
+            np.concatenate([own.ids, planted.ids]),
+        )
+        memorized = planted.ids
+    return FederatedData(
+        info,
+        tuple(clients),
+        test,
+        triggered,
+        canary_client,
+        canary_ids,
+        server_x,
+        memorized,
+        holdout,
+    )

@@ -1,0 +1,12 @@
+"""Defenses, by stage (DESIGN.md section 5): S1 before unlearning, S2 during, S3 after,
+and differential privacy throughout.
+
+Owns: request checks and rate limits (S1, :mod:`.checks`), record commitments (S1,
+:mod:`.commitment`), impact monitoring (S2, :mod:`.monitor`), released weights (S3,
+:mod:`.release`), DP-SGD clients and central DP with their accounting
+(:mod:`.privacy`, :mod:`.accounting`).
+
+May import: :mod:`fedunlearn.config`, :mod:`fedunlearn.data`, :mod:`fedunlearn.learning`,
+:mod:`fedunlearn.evaluation`, :mod:`fedunlearn.federation`, :mod:`fedunlearn.unlearning`
+(requests).
+"""

@@ -1,0 +1,299 @@
+"""Differential privacy: DP-SGD clients with Opacus, and the accounting of what each
+client spends.
+
+Local DP (``[privacy] mode = "local"``): every client trains with Opacus's DP-SGD
+(per-sample gradient clipping to ``max_grad_norm``, Gaussian noise of
+``noise_multiplier * max_grad_norm``, Poisson sampling of batches). A fresh Opacus
+wrapper is built for every round on a copy of the model; what persists is the
+accountant's history, kept in the client's own state, so each client's epsilon is its
+own and grows with every round it trains, unlearning rounds included. Histories are
+kept per phase (``train``, ``calibrate``, ``retrain``, ...): a client's epsilon after
+training is that of its ``train`` history, and the epsilon of an unlearning method is
+that of ``train`` plus the method's phase (RDP composes by adding histories).
+
+With ``target_epsilon`` instead of ``noise_multiplier`` the noise is chosen (Opacus's
+``get_noise_multiplier``) so that *training* spends exactly the target at ``delta``;
+unlearning rounds spend more, and that is reported.
+
+Central DP (``mode = "central"``) wraps the training strategy in Flower's
+``DifferentialPrivacyServerSideFixedClipping``: the server clips every client update to
+``clipping_norm`` and adds Gaussian noise to the aggregate. Its user-level epsilon is
+computed with Opacus's RDP accountant, one Gaussian mechanism per round, sampling rate
+the share of clients sampled.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+from opacus import PrivacyEngine
+from opacus.accountants import RDPAccountant
+from opacus.accountants.utils import get_noise_multiplier
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from fedunlearn.data.datasets import ArrayDataset
+from fedunlearn.federation.registry import ClientRegistry, send_and_check
+from fedunlearn.learning.training import LocalTrainingResult
+
+HISTORY_PREFIX = "dp-history/"
+"""Keys in a client's state of its accountant histories, one per phase."""
+
+History = list[tuple[float, float, int]]
+"""Opacus's accountant history: (noise multiplier, sample rate, steps) entries."""
+
+
+def epsilon_of(history: History, delta: float) -> float:
+    """Epsilon at ``delta`` of an RDP accountant fed ``history``; 0 for no step."""
+    if not history:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = list(history)
+    return float(accountant.get_epsilon(delta))
+
+
+def load_history(state: MutableMapping[str, Any], phase: str) -> History:
+    record = state.get(HISTORY_PREFIX + phase)
+    if not isinstance(record, ConfigRecord):
+        return []
+    return list(
+        zip(
+            (float(v) for v in record["noise"]),
+            (float(v) for v in record["rate"]),
+            (int(v) for v in record["steps"]),
+            strict=True,
+        )
+    )
+
+
+def save_history(state: MutableMapping[str, Any], phase: str, history: History) -> None:
+    state[HISTORY_PREFIX + phase] = ConfigRecord(
+        {
+            "noise": [float(h[0]) for h in history],
+            "rate": [float(h[1]) for h in history],
+            "steps": [int(h[2]) for h in history],
+        }
+    )
+
+
+def phases(state: MutableMapping[str, Any]) -> list[str]:
+    """Phases this client has trained privately in."""
+    return sorted(k[len(HISTORY_PREFIX) :] for k in state if k.startswith(HISTORY_PREFIX))
+
+
+def spent(state: MutableMapping[str, Any], delta: float) -> dict[str, float]:
+    """Epsilon after training, and after training plus each other phase."""
+    train = load_history(state, "train")
+    out = {"train": epsilon_of(train, delta)}
+    for phase in phases(state):
+        if phase != "train":
+            out[phase] = epsilon_of(train + load_history(state, phase), delta)
+    return out
+
+
+def noise_for_target(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """The noise multiplier that spends ``target_epsilon`` in ``steps`` steps (RDP)."""
+    return float(
+        get_noise_multiplier(
+            target_epsilon=target_epsilon,
+            target_delta=delta,
+            sample_rate=sample_rate,
+            steps=steps,
+            accountant="rdp",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DPTraining:
+    """DP-SGD settings of one round of local training."""
+
+    noise_multiplier: float
+    max_grad_norm: float
+
+
+def train_privately(
+    model: nn.Module,
+    data: ArrayDataset,
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    momentum: float,
+    seed: int,
+    dp: DPTraining,
+    weight_decay: float = 0.0,
+    history: History,
+) -> tuple[LocalTrainingResult, History]:
+    """DP-SGD with Opacus for ``epochs`` (fractions allowed); returns the result and the
+    accountant history extended with this round's steps. ``model`` is trained in place
+    (its plain weights, not Opacus's wrapper)."""
+    with warnings.catch_warnings():
+        # Opacus warns that its RNG is not cryptographically secure (fine for a
+        # simulation) and torch about Opacus's backward hooks; neither is actionable.
+        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+        warnings.filterwarnings("ignore", message=".*backward hook.*")
+        return _dp_sgd(
+            model,
+            data,
+            epochs,
+            batch_size,
+            learning_rate,
+            momentum,
+            seed,
+            dp,
+            history,
+            weight_decay,
+        )
+
+
+def _dp_sgd(
+    model: nn.Module,
+    data: ArrayDataset,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    momentum: float,
+    seed: int,
+    dp: DPTraining,
+    history: History,
+    weight_decay: float,
+) -> tuple[LocalTrainingResult, History]:
+    engine = PrivacyEngine(accountant="rdp")
+    engine.accountant.history = list(history)
+    dataset = TensorDataset(torch.as_tensor(data.x), torch.as_tensor(data.y))
+    loader = DataLoader(
+        dataset, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
+    )
+    # Weight decay acts on the weights, not the data: applied after clipping and noise,
+    # it costs no privacy.
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=learning_rate, momentum=momentum, weight_decay=weight_decay
+    )
+    private, optimizer, loader = engine.make_private(
+        module=model,
+        optimizer=optimizer,
+        data_loader=loader,
+        noise_multiplier=dp.noise_multiplier,
+        max_grad_norm=dp.max_grad_norm,
+        poisson_sampling=True,
+        noise_generator=torch.Generator().manual_seed(seed + 1),
+    )
+    per_epoch = max(1, len(loader))
+    total = max(1, math.ceil(epochs * per_epoch))
+    loss_fn = nn.CrossEntropyLoss()
+    done, loss_sum = 0, 0.0
+    private.train()
+    while done < total:
+        for x, y in loader:
+            optimizer.zero_grad(set_to_none=True)
+            if len(y) == 0:  # Poisson sampling can draw an empty batch: a noise-only step
+                optimizer.step()
+            else:
+                loss = loss_fn(private(x), y)
+                loss.backward()
+                optimizer.step()
+                loss_sum += float(loss.detach())
+            done += 1
+            if done >= total:
+                break
+    private.to_standard_module()
+    return (
+        LocalTrainingResult(steps=done, epochs=done / per_epoch, loss=loss_sum / done),
+        list(engine.accountant.history),
+    )
+
+
+def effective_noise(
+    noise_multiplier: float, sampled: int, counts: Sequence[int], averaged: int
+) -> float:
+    """The noise multiplier a central-DP round really has, relative to one client.
+
+    Flower's wrapper adds Gaussian noise of std ``noise_multiplier * C / sampled`` to
+    the aggregate, calibrated to an unweighted mean of ``sampled`` clipped updates. A
+    FedAvg weighted by example counts over ``averaged`` clients moves by at most
+    ``w_max * C`` when one client changes, with ``w_max = n_max / (n_max + (averaged -
+    1) n_min)`` over the clients' example ``counts``; the multiplier is then
+    ``noise_multiplier / (sampled * w_max)``: the configured one for equal counts and
+    ``averaged == sampled``, less when some are left out or weights differ.
+    """
+    if averaged <= 0:
+        raise ValueError("no client is averaged")
+    n_max, n_min = max(counts), min(counts)
+    w_max = n_max / (n_max + (averaged - 1) * n_min)
+    return noise_multiplier / (sampled * w_max)
+
+
+def central_epsilon_of_rounds(rounds: Sequence[tuple[float, int]], delta: float) -> float:
+    """Epsilon of central-DP rounds ``(noise multiplier, count)`` composed, without
+    amplification by sampling."""
+    if any(sigma <= 0 for sigma, n in rounds if n > 0):
+        return math.inf
+    return epsilon_of([(sigma, 1.0, n) for sigma, n in rounds if n > 0], delta)
+
+
+PRIVACY = "query.privacy"
+"""Ask a client what epsilon it has spent, per phase."""
+
+
+def gather_epsilon(
+    grid: Grid, registry: ClientRegistry, timeout: float
+) -> dict[int, dict[str, float]]:
+    """Epsilon every client reports, by client and phase (``train``, ``calibrate``...)."""
+    messages = [
+        Message(
+            RecordDict({"config": ConfigRecord()}),
+            dst_node_id=registry.node_of(c),
+            message_type=PRIVACY,
+        )
+        for c in registry.client_ids
+    ]
+    out: dict[int, dict[str, float]] = {}
+    for reply in send_and_check(grid, messages, timeout=timeout, what="privacy report"):
+        client = registry.client_of(reply.metadata.src_node_id)
+        metrics = reply.content["metrics"]
+        out[client] = {
+            k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("epsilon/")
+        }
+    return out
+
+
+def method_epsilon(per_client: dict[int, dict[str, float]], phase: str | None) -> float:
+    """The largest epsilon over clients of training plus ``phase`` (training alone for
+    methods that do not train clients)."""
+    values = [
+        spent.get(phase, spent.get("train", 0.0)) if phase else spent.get("train", 0.0)
+        for spent in per_client.values()
+    ]
+    return max(values, default=0.0)
+
+
+class CentralDP(DifferentialPrivacyServerSideFixedClipping):
+    """Flower's central-DP wrapper (server-side fixed clipping) around a training
+    strategy; reading an attribute it lacks (``cost``, ``history``) reads the wrapped
+    strategy's."""
+
+    def __getattr__(self, name: str) -> Any:
+        inner = self.__dict__.get("strategy")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+
+def central_dp_trainer(
+    base: Callable[..., Any], noise_multiplier: float, clipping_norm: float, sampled: int
+) -> Callable[..., Any]:
+    """A trainer factory that wraps every strategy ``base`` builds in :class:`CentralDP`."""
+
+    def build(**kwargs: Any) -> CentralDP:
+        return CentralDP(base(**kwargs), noise_multiplier, clipping_norm, sampled)
+
+    return build

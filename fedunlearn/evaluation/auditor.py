@@ -1,0 +1,111 @@
+"""Audit models side by side against the retrained reference (phase 7).
+
+The audit is the harness's job: it holds the ground truth (the forgotten clients'
+data, the canary) that the server never sees. Each model gets:
+
+* ``clean_accuracy``: accuracy on the server's test set;
+* ``forget_accuracy``: accuracy on the forgotten clients' training data, as they held it
+  (canary records keep their target-class labels);
+* ``attack_success_rate``: share of triggered test inputs (true class not the target)
+  classified as the canary's target class;
+* ``l2_to_reference``: L2 distance of the trainable parameters to the reference model;
+* ``kl_to_reference``: mean KL(reference || model) of the output distributions on the
+  forgotten clients' data;
+* ``poison_success_rate``: with a camouflaged-poisoning client, the share of test inputs
+  with its poison trigger (true class not its target) classified as its target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from torch import nn
+
+from fedunlearn.data.datasets import ArrayDataset
+from fedunlearn.evaluation.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
+from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.training import predict_logits
+
+
+@dataclass(frozen=True)
+class ModelAudit:
+    """Audit figures of one model (NaN where a figure does not apply)."""
+
+    clean_accuracy: float
+    forget_accuracy: float
+    attack_success_rate: float
+    l2_to_reference: float
+    kl_to_reference: float
+    poison_success_rate: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        """The figures that apply (``poison_success_rate`` only with a poisoner)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """Ground truth an audit needs."""
+
+    test: ArrayDataset
+    forgotten: ArrayDataset
+    triggered_test: ArrayDataset | None
+    target_class: int
+    poison_test: ArrayDataset | None = None
+    """Inputs carrying a malicious client's poison trigger (camouflaged poisoning)."""
+    poison_target: int = 0
+
+
+class Auditor:
+    """Audits named models against one reference model.
+
+    Parameters
+    ----------
+    new_model : callable
+        Returns a fresh model of the experiment's architecture.
+    data : AuditData
+        Test set, forgotten data and canary inputs.
+    reference : Arrays
+        Weights of the reference (retrained) model.
+    parameter_keys : sequence of str
+        Trainable parameters (distance runs over these only).
+    """
+
+    def __init__(
+        self,
+        new_model: Callable[[], nn.Module],
+        data: AuditData,
+        reference: Arrays,
+        parameter_keys: Sequence[str],
+    ) -> None:
+        self.new_model = new_model
+        self.data = data
+        self.reference = reference
+        self.parameter_keys = list(parameter_keys)
+        self._reference_forget_logits = self._logits(reference, data.forgotten.x)
+
+    def _logits(self, arrays: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+        model = self.new_model()
+        load_arrays(model, arrays)
+        return predict_logits(model, x)
+
+    def audit(self, arrays: Arrays) -> ModelAudit:
+        """Audit one model."""
+        d = self.data
+        forget_logits = self._logits(arrays, d.forgotten.x)
+        asr = float("nan")
+        if d.triggered_test is not None:
+            asr = attack_success_rate(self._logits(arrays, d.triggered_test.x), d.target_class)
+        poison = None
+        if d.poison_test is not None:
+            poison = attack_success_rate(self._logits(arrays, d.poison_test.x), d.poison_target)
+        return ModelAudit(
+            poison_success_rate=poison,
+            clean_accuracy=accuracy(self._logits(arrays, d.test.x), d.test.y),
+            forget_accuracy=accuracy(forget_logits, d.forgotten.y),
+            attack_success_rate=asr,
+            l2_to_reference=parameter_distance(arrays, self.reference, self.parameter_keys),
+            kl_to_reference=mean_kl(self._reference_forget_logits, forget_logits),
+        )

@@ -1,0 +1,250 @@
+"""The leakage audit (phase 6): inference attacks on the released models, scored by the
+harness against the truth only it holds.
+
+1. The harness draws candidate records: for membership, the forgotten client's
+   memorization canaries (members) against twins drawn the same way and never trained
+   on, or, without canaries, forgotten ordinary records against held-out records
+   (the backdoor canary is left out: triggered members against clean non-members
+   would measure the trigger, not membership); for deletion inference, forgotten
+   records against records of clients that stay; for client deletion inference, a
+   few records of every client.
+2. The attacker (:class:`~fedunlearn.attacks.attacker.Attacker`) gets the candidates'
+   inputs and labels, never their truth, and scores them: an outside observer here,
+   through query access to the released models; an inference-attacker client through
+   a ``query.attack`` message carrying the weights it would see.
+3. The harness turns scores into AUC, TPR at 1% and 0.1% FPR and advantage, for every
+   attack on every model, the retrained reference included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Message
+from flwr.serverapp import Grid
+from scipy.stats import rankdata
+from torch import nn
+
+from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess, ReleasedAccess
+from fedunlearn.attacks.attacker import Attacker, AttackSettings
+from fedunlearn.attacks.metrics import attack_metrics
+from fedunlearn.attacks.wire import decode_scores, encode_query
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.world import FederatedData
+from fedunlearn.defenses.release import release_weights
+from fedunlearn.evaluation.candidates import (
+    Candidates,
+    build_candidates,
+    split_held_out,
+)
+from fedunlearn.evaluation.metrics import accuracy
+from fedunlearn.federation.registry import ClientRegistry, send_and_check
+from fedunlearn.learning.arrays import Arrays
+from fedunlearn.seeding import derive_seed
+from fedunlearn.unlearning.requests import ForgetSet
+
+ATTACK = "query.attack"
+"""Ask an inference-attacker client to score candidates against the models it is sent."""
+
+MEMBERSHIP_ATTACKS = ("mia_baseline", "mia_gap")
+
+
+def client_ranking_metrics(
+    scores: dict[int, float], removed: frozenset[int] | set[int]
+) -> dict[str, float]:
+    """How well per-client scores single out the removed clients, ties shared fairly.
+
+    ``top1``: the share of removed clients among those tied at the top score (a model
+    that says nothing, all scores equal, earns the chance level, not a win by client
+    id); ``best_rank``: the best average rank (ties take the mean of their ranks) of a
+    removed client, 1 being first.
+    """
+    if not scores:
+        return {"top1": float("nan"), "best_rank": float("nan"), "candidates": 0.0}
+    top = max(scores.values())
+    tied = [c for c, s in scores.items() if s == top]
+    clients = list(scores)
+    rank_of = dict(zip(clients, rankdata([-scores[c] for c in clients]), strict=True))
+    ranks = [float(rank_of[c]) for c in removed if c in scores]
+    return {
+        "top1": sum(c in removed for c in tied) / len(tied),
+        "best_rank": float(min(ranks)) if ranks else float("nan"),
+        "candidates": float(len(scores)),
+    }
+
+
+def settings_of(
+    config: ExperimentConfig, label_only: bool, canary_members: bool = True
+) -> AttackSettings:
+    """The attacker's settings; it draws canaries of its own for its shadow pairs only
+    when the members it scores are memorization canaries (it knows the game)."""
+    a, t = config.attack, config.training
+    return AttackSettings(
+        label_only=label_only,
+        shadow_models=a.shadow_models,
+        shadow_epochs=a.shadow_epochs,
+        features=a.features,
+        classifier=a.classifier,
+        batch_size=t.batch_size,
+        learning_rate=t.learning_rate,
+        momentum=t.momentum,
+        seed=derive_seed(config.seed, "attacker") % 2**31,
+        canaries=(
+            2 * config.canary.memorization if config.canary.enabled and canary_members else 0
+        ),
+    )
+
+
+# ---------------------------------------------------------------- the audit
+
+
+@dataclass
+class LeakageReport:
+    """Attack metrics by attack and model, ROC curves, client ranks."""
+
+    metrics: dict[str, dict[str, dict[str, float]]]
+    roc: dict[str, dict[str, dict[str, list[float]]]]
+    setup: dict[str, Any]
+    released_accuracy: dict[str, float] = field(default_factory=dict)
+
+    def columns_for(self, label: str, reference: str) -> dict[str, float]:
+        """Per-method columns of the sweep table."""
+        out: dict[str, float] = {}
+        names = {"mia_baseline": "mia", "mia_gap": "gap", "deletion_records": "deletion"}
+        for attack, short in names.items():
+            by_model = self.metrics.get(attack, {})
+            if label in by_model:
+                out[f"{short}_auc"] = by_model[label]["auc"]
+                out[f"{short}_advantage"] = by_model[label]["advantage"]
+            if reference in by_model:
+                out[f"reference_{short}_auc"] = by_model[reference]["auc"]
+            if "original" in by_model:
+                out[f"original_{short}_auc"] = by_model["original"]["auc"]
+        client = self.metrics.get("deletion_client", {}).get(label)
+        if client:
+            out["client_top1"] = client["top1"]
+        if label in self.released_accuracy:
+            out["released_accuracy"] = self.released_accuracy[label]
+        return out
+
+
+def run_leakage_audit(
+    config: ExperimentConfig,
+    world: FederatedData,
+    models: dict[str, Arrays],
+    forgotten: ForgetSet,
+    new_model: Callable[[], nn.Module],
+    grid: Grid | None = None,
+    registry: ClientRegistry | None = None,
+) -> LeakageReport:
+    """Score every attack on every model; ``models`` holds ``original`` and the rest."""
+    a, r = config.attack, config.release
+    label_only = a.attacker == "observer" and (a.access == "label" or r.mode == "label")
+    models = release_weights(models, r.param_noise, config.seed, new_model)
+    if a.attacker == "observer":
+        own, pool = split_held_out(
+            world.test, a.aux_fraction, derive_seed(config.seed, "aux") % 2**32
+        )
+        candidates = build_candidates(config, world, forgotten, pool, skip_clients=set())
+        settings = settings_of(config, label_only, candidates.canary_members)
+        accesses: dict[str, ModelAccess] = {}
+        for label, arrays in models.items():
+            released = ReleasedAccess(
+                FullAccess(new_model, arrays), r.mode, r.k, r.decimals, r.temperature
+            )
+            accesses[label] = LabelAccess(released) if label_only else released
+        scores, client_scores = Attacker(own, new_model, settings).score_all(
+            accesses, candidates.view
+        )
+    else:
+        if grid is None or registry is None:
+            raise ValueError("a client attacker needs the grid and the client registry")
+        candidates = build_candidates(config, world, forgotten, world.test, skip_clients={a.client})
+        settings = settings_of(config, label_only, candidates.canary_members)
+        message = Message(
+            encode_query(models, candidates.view, settings),
+            dst_node_id=registry.node_of(a.client),
+            message_type=ATTACK,
+        )
+        (reply,) = send_and_check(
+            grid, [message], timeout=config.federation.timeout, what=f"attack by client {a.client}"
+        )
+        scores, client_scores = decode_scores(reply.content)
+    report = score_report(scores, client_scores, candidates, config)
+    report.released_accuracy = {
+        label: accuracy(FullAccess(new_model, arrays).logits(world.test.x), world.test.y)
+        for label, arrays in models.items()
+    }
+    return report
+
+
+def score_report(
+    scores: dict[str, np.ndarray],
+    client_scores: dict[str, dict[int, float]],
+    candidates: Candidates,
+    config: ExperimentConfig,
+) -> LeakageReport:
+    """Turn the attacker's scores into metrics with the harness's truth."""
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    roc: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for key, values in scores.items():
+        attack, _, label = key.partition("/")
+        truth = (
+            candidates.membership_truth
+            if attack in MEMBERSHIP_ATTACKS
+            else candidates.deletion_truth
+        )
+        result = attack_metrics(values, truth)
+        metrics.setdefault(attack, {})[label] = result.summary()
+        roc.setdefault(attack, {})[label] = {"fpr": result.fpr, "tpr": result.tpr}
+    for label, by_client in client_scores.items():
+        metrics.setdefault("deletion_client", {})[label] = client_ranking_metrics(
+            by_client, candidates.removed_clients
+        )
+    setup = {
+        "release": config.release.mode,
+        "param_noise": config.release.param_noise,
+        "attacker": config.attack.attacker,
+        "access": config.attack.access if config.attack.attacker == "observer" else "weights",
+        "members": int(candidates.membership_truth.sum()),
+        "non_members": int((1 - candidates.membership_truth).sum()),
+        "deleted": int(candidates.deletion_truth.sum()),
+        "retained": int((1 - candidates.deletion_truth).sum()),
+    }
+    return LeakageReport(metrics, roc, setup)
+
+
+def write_leakage(report: LeakageReport, run_dir: Path, figures: bool) -> None:
+    """``attacks.json`` (metrics and ROC curves) and ``attacks_roc.png``."""
+    (run_dir / "attacks.json").write_text(
+        json.dumps({"metrics": report.metrics, "roc": report.roc, "setup": report.setup}, indent=1)
+    )
+    if not figures or not report.roc:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    attacks = sorted(report.roc)
+    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4.6), squeeze=False)
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        for label, curve in sorted(report.roc[attack].items()):
+            auc = report.metrics[attack][label]["auc"]
+            ax.plot(curve["fpr"], curve["tpr"], label=f"{label} (AUC {auc:.2f})")
+        ax.plot([0, 1], [0, 1], "k:", linewidth=1)
+        ax.set_xscale("symlog", linthresh=0.01)
+        ax.set_xlim(0, 1)
+        ax.set_title(attack)
+        ax.set_xlabel("false positive rate (log below 1%)")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(run_dir / "attacks_roc.png", dpi=130)
+    plt.close(fig)

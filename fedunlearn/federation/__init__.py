@@ -1,0 +1,12 @@
+"""Talking to clients: the message protocol, stable client ids, sampling, the
+history-keeping training strategy, and in-process grids.
+
+Owns: message types and record layouts (:mod:`.protocol`), the client registry and
+replies that fail loudly (:mod:`.registry`), seeded sampling and the sampling plan
+(:mod:`.sampling`), the :class:`~.trainer.Trainer` protocol and the recording FedAvg
+that implements it (:mod:`.trainer`, :mod:`.recording`), what a phase costs
+(:mod:`.cost`), and grids that run clients in this process or tag a sweep's messages
+(:mod:`.inline`, :mod:`.tagged_grid`).
+
+May import: :mod:`fedunlearn.learning` (arrays), :mod:`fedunlearn.history`.
+"""

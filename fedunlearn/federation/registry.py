@@ -1,0 +1,190 @@
+"""The server's view of its clients: stable ids, and messages that fail loudly.
+
+Flower gives every node a random 64-bit id per run, and the server cannot read a
+node's ``node_config``. So the server asks each node once (an ``identify`` query) and
+keeps a :class:`ClientRegistry` from the node id to the client's stable id (its
+partition id). Everything the server stores (history, requests, audits) uses the
+stable id.
+
+A client that raises comes back as an error reply and Flower's strategies carry on, so
+a run that exits 0 may have trained nothing. :func:`send_and_check` counts the replies
+and raises :class:`FederationError` when too few came back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedunlearn.federation.protocol import CLIENT_ID, IDENTIFY, METRICS, NUM_EXAMPLES
+
+log = logging.getLogger(__name__)
+
+
+class FederationError(RuntimeError):
+    """Clients did not connect, failed, or replied with something unusable."""
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """One connected client."""
+
+    client_id: int
+    node_id: int
+    num_examples: int
+    commitment: frozenset[bytes] = frozenset()
+    """Digests of the records the client committed to when it joined."""
+
+
+class ClientRegistry:
+    """Stable client ids and the Flower nodes they run on."""
+
+    def __init__(self, clients: Iterable[ClientInfo]) -> None:
+        self._by_client: dict[int, ClientInfo] = {}
+        self._by_node: dict[int, ClientInfo] = {}
+        for info in clients:
+            if info.client_id in self._by_client:
+                other = self._by_client[info.client_id]
+                raise FederationError(
+                    f"nodes {other.node_id} and {info.node_id} both claim client id "
+                    f"{info.client_id}; give each SuperNode its own partition-id"
+                )
+            self._by_client[info.client_id] = info
+            self._by_node[info.node_id] = info
+
+    @classmethod
+    def discover(
+        cls, grid: Grid, expected: int, *, connect_timeout: float = 120.0, timeout: float = 120.0
+    ) -> ClientRegistry:
+        """Wait for ``expected`` nodes, ask each for its client id, build the registry."""
+        nodes = wait_for_nodes(grid, expected, connect_timeout)
+        messages = [
+            Message(RecordDict({"config": ConfigRecord()}), dst_node_id=n, message_type=IDENTIFY)
+            for n in nodes
+        ]
+        replies = send_and_check(grid, messages, timeout=timeout, what="identify")
+        infos = []
+        for reply in replies:
+            try:
+                metrics = reply.content[METRICS]
+                committed = reply.content.config_records.get("commitment")
+                infos.append(
+                    ClientInfo(
+                        client_id=int(metrics[CLIENT_ID]),
+                        node_id=reply.metadata.src_node_id,
+                        num_examples=int(metrics[NUM_EXAMPLES]),
+                        commitment=frozenset(committed["digests"]) if committed else frozenset(),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as err:
+                raise FederationError(
+                    f"node {reply.metadata.src_node_id} answered identify without a "
+                    f"client id: {err}"
+                ) from err
+        return cls(infos)
+
+    @property
+    def client_ids(self) -> list[int]:
+        """All client ids, ascending."""
+        return sorted(self._by_client)
+
+    def __len__(self) -> int:
+        return len(self._by_client)
+
+    def __contains__(self, client_id: object) -> bool:
+        return client_id in self._by_client
+
+    def node_of(self, client_id: int) -> int:
+        """The node id of a client."""
+        try:
+            return self._by_client[client_id].node_id
+        except KeyError:
+            raise FederationError(
+                f"unknown client {client_id}; connected clients are {self.client_ids}"
+            ) from None
+
+    def client_of(self, node_id: int) -> int:
+        """The client id behind a node (the identity the server trusts)."""
+        try:
+            return self._by_node[node_id].client_id
+        except KeyError:
+            raise FederationError(f"message from unknown node {node_id}") from None
+
+    def commitment(self, client_id: int) -> frozenset[bytes]:
+        """The record digests the client committed to when it joined."""
+        return self._by_client[client_id].commitment
+
+    def num_examples(self, client_id: int) -> int:
+        """Examples the client reported when it joined."""
+        return self._by_client[client_id].num_examples
+
+
+def wait_for_nodes(grid: Grid, expected: int, timeout: float) -> list[int]:
+    """Node ids once ``expected`` nodes are connected; FederationError after ``timeout``.
+
+    Unlike Flower's own sampling, this never waits forever.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = sorted(grid.get_node_ids())
+        if len(nodes) >= expected:
+            return nodes
+        if time.monotonic() > deadline:
+            raise FederationError(
+                f"only {len(nodes)} of {expected} clients connected within {timeout:.0f} s. "
+                "Start more SuperNodes, or set federation.num_clients to the number "
+                "you run (federation.connect_timeout sets the wait)."
+            )
+        time.sleep(0.2)
+
+
+def send_and_check(
+    grid: Grid,
+    messages: Sequence[Message],
+    *,
+    timeout: float,
+    what: str,
+    min_fraction: float = 1.0,
+) -> list[Message]:
+    """Send, wait, and return the replies without errors.
+
+    Raises :class:`FederationError` (naming each failed client and its error) when
+    fewer than ``ceil(min_fraction * len(messages))`` good replies arrive.
+    """
+    messages = list(messages)
+    if not messages:
+        return []
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    good = [r for r in replies if not r.has_error()]
+    check_replies(messages, good, [r for r in replies if r.has_error()], what, min_fraction)
+    return good
+
+
+def check_replies(
+    sent: Sequence[Message],
+    good: Sequence[Message],
+    failed: Sequence[Message],
+    what: str,
+    min_fraction: float,
+) -> None:
+    """Raise FederationError when too few good replies came back for ``sent``."""
+    needed = math.ceil(min_fraction * len(sent))
+    if len(good) >= needed:
+        if failed:
+            log.warning("%s: %d of %d clients failed", what, len(failed), len(sent))
+        return
+    answered = {r.metadata.src_node_id for r in (*good, *failed)}
+    silent = [m.metadata.dst_node_id for m in sent if m.metadata.dst_node_id not in answered]
+    details = [f"node {r.metadata.src_node_id}: {r.error.reason.strip()}" for r in failed]
+    details += [f"node {n}: no reply before the timeout" for n in silent]
+    raise FederationError(
+        f"{what}: {len(good)} of {len(sent)} clients replied, {needed} needed.\n"
+        + "\n".join(details[:10])
+        + (f"\n... and {len(details) - 10} more" if len(details) > 10 else "")
+    )

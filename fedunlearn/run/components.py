@@ -1,0 +1,129 @@
+"""Load every plugin an experiment names, and check it, before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flwr.serverapp.strategy import Strategy
+
+from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.plugins import PluginError, available, load_plugin
+from fedunlearn.roles.role import load_role
+from fedunlearn.unlearning.method import UnlearningMethod, make_method
+
+
+@dataclass(frozen=True)
+class Components:
+    """The methods, reference, trainer and roles of an experiment, loaded.
+
+    ``methods`` maps a label (the name in reports) to a method, in config order; the
+    reference is kept apart and always runs.
+    """
+
+    methods: dict[str, UnlearningMethod]
+    reference_label: str
+    reference: UnlearningMethod
+    trainer: type
+    skipped: dict[str, str]
+    """Methods left out, with the reason (e.g. no record-level unlearning)."""
+
+    def to_run(self) -> list[tuple[str, UnlearningMethod]]:
+        """Every method to run, the reference last."""
+        runs = [(k, m) for k, m in self.methods.items() if k != self.reference_label]
+        return [*runs, (self.reference_label, self.reference)]
+
+
+def label_of(name: str, method: UnlearningMethod) -> str:
+    """The report label of a method: its alias, or its class's ``name``."""
+    if ":" not in name and "." not in name:
+        return name
+    return type(method).name or name.rpartition(":")[2].rpartition(".")[2]
+
+
+def method_names(config: ExperimentConfig) -> tuple[list[str], bool]:
+    """Method names to run (``all`` expanded) and whether ``all`` was asked for."""
+    names = list(config.unlearning.methods)
+    if "all" in names:
+        every = [m for m in available("method") if m != config.unlearning.reference]
+        names = [n for n in names if n != "all"]
+        return list(dict.fromkeys([*every, *names])), True
+    return list(dict.fromkeys(names)), False
+
+
+def resolve_components(config: ExperimentConfig) -> Components:
+    """Load the methods, reference, trainer and roles; ConfigError lists every problem."""
+    problems: list[str] = []
+    u = config.unlearning
+    names, everything = method_names(config)
+    if not names:
+        problems.append("unlearning.methods is empty; name at least one method (or 'all')")
+    methods: dict[str, UnlearningMethod] = {}
+    skipped: dict[str, str] = {}
+    reference: UnlearningMethod | None = None
+    reference_label = u.reference
+    record_level = u.scope != "client"
+    extra_options = [n for n in u.options if n not in names and n != u.reference]
+    for name in dict.fromkeys([*names, u.reference, *extra_options]):
+        try:
+            method = make_method(name, u.options_for(name))
+        except ConfigError as err:
+            problems += err.problems
+            continue
+        problems += method.check(config)
+        label = label_of(name, method)
+        if name == u.reference:
+            reference, reference_label = method, label
+            if not type(method).exact:
+                problems.append(
+                    f"unlearning.reference {name!r} is not an exact method; audits need one "
+                    "(use 'retrain')"
+                )
+            continue
+        if name in extra_options:
+            continue  # options of a method not run: validated only
+        if record_level and not type(method).supports_records:
+            reason = (
+                f"{label} forgets whole clients only, and unlearning.scope = {u.scope!r} "
+                "asks to forget records"
+            )
+            if everything:
+                skipped[label] = reason
+                continue
+            problems.append(f"{reason}; choose a method that supports records or scope = 'client'")
+        if label in methods:
+            problems.append(f"two methods are labelled {label!r}; give them distinct names")
+        methods[label] = method
+    trainer: type = object
+    try:
+        trainer = load_plugin("trainer", config.training.strategy)
+        if not (isinstance(trainer, type) and issubclass(trainer, Strategy)):
+            problems.append(
+                f"training.strategy {config.training.strategy!r} is not a Flower Strategy"
+            )
+    except PluginError as err:
+        problems.append(f"training.strategy: {err}")
+    for role in {config.roles.default, *config.roles.clients.values()}:
+        try:
+            load_role(role)
+        except (PluginError, TypeError) as err:
+            problems.append(f"[roles]: {err}")
+    a = config.attack
+    if a.enabled and a.attacker == "client" and 0 <= a.client < config.federation.num_clients:
+        name = config.roles.role_of(a.client)
+        try:
+            if not load_role(name).attacks():
+                problems.append(
+                    f"attack.client {a.client} has role {name!r}, which does not attack; give it "
+                    f'an attacker role: [roles] "{a.client}" = "inference-attacker"'
+                )
+        except (PluginError, TypeError):
+            pass  # reported above
+    if problems or reference is None:
+        raise ConfigError(problems or [f"unlearning.reference {u.reference!r} did not load"])
+    return Components(
+        methods=methods,
+        reference_label=reference_label,
+        reference=reference,
+        trainer=trainer,
+        skipped=skipped,
+    )
