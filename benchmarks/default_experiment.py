@@ -34,7 +34,7 @@ def main() -> None:
             started = time.perf_counter()
             metrics = simulate(config, show_progress=False).metrics
             seconds = time.perf_counter() - started
-            m, cost = metrics["models"], metrics["cost"]
+            m, cost = metrics.models, metrics.cost
             rows.append(
                 {
                     "seed": seed,
@@ -43,8 +43,8 @@ def main() -> None:
                     "retrain_asr": m["retrain"]["attack_success_rate"],
                     "federaser_acc": m["federaser"]["clean_accuracy"],
                     "retrain_acc": m["retrain"]["clean_accuracy"],
-                    "epochs_saving": cost["retrain"]["client_epochs"]
-                    / cost["federaser"]["client_epochs"],
+                    "epochs_saving": cost.methods["retrain"]["client_epochs"]
+                    / cost.methods["federaser"]["client_epochs"],
                     "run_seconds": seconds,
                 }
             )

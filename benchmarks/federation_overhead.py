@@ -77,7 +77,7 @@ def federated(config: ExperimentConfig, backend: str) -> tuple[float, float]:
         )
         started = time.perf_counter()
         metrics = simulate(run, show_progress=False).metrics
-        return metrics["cost"]["training"]["wall_seconds"], time.perf_counter() - started
+        return metrics.cost.training["wall_seconds"], time.perf_counter() - started
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.studies.sweep import Sweep, run_sweep
+from fedunlearn.studies.plan import Sweep
+from fedunlearn.studies.sweep import run_sweep
 
 RATIOS = [0.25, 0.5, 0.75, 1.0]
 SEEDS = [0, 1]
@@ -49,7 +50,7 @@ def main() -> None:
         one_by_one = {}
         for run in runs:
             config = run.config.with_overrides([f"output.run_dir={tmp}/single/{run.run_id}"])
-            one_by_one[run.run_id] = simulate(config, show_progress=False).metrics["models"]
+            one_by_one[run.run_id] = simulate(config, show_progress=False).metrics.models
         single_seconds = time.perf_counter() - started
         started = time.perf_counter()
         result = run_sweep(sweep)

@@ -1,6 +1,6 @@
 """The malicious unlearner: takes part in training, then abuses unlearning.
 
-Its behaviour comes from ``[malicious]`` (see :class:`fedunlearn.config.MaliciousConfig`):
+Its behaviour comes from ``[roles.malicious-unlearner]`` (see :class:`MaliciousOptions`):
 
 * ``forge``: asks to remove another client's data (the server's owner check, a
   defence, refuses it; with ``defense.verify_owner = false`` it goes through);
@@ -25,27 +25,88 @@ dataset's, so they never collide with real records.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from fedunlearn.data.canary import apply_trigger
-from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.roles.role import ClientRole, ClientSetup
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import option
+from fedunlearn.data.canary import apply_trigger, triggered_test_set
+from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.roles.setup import ClientSetup
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.requests import UnlearningRequest
 
 CRAFTED_ID_BASE = 10**8
 
 
+@dataclass(frozen=True)
+class MaliciousOptions:
+    """``[roles.malicious-unlearner]``: what a malicious unlearner does with unlearning.
+
+    * ``forge``: asks to remove client ``victim``'s data (not its own);
+    * ``forge_records``: asks to remove ``records`` records it never held;
+    * ``over_unlearn``: trains on ``records`` records it crafts near the decision
+      boundary (mixes of two classes), then asks to remove them;
+    * ``camouflage``: trains on ``poison`` records carrying a second trigger relabelled
+      to ``poison_target`` plus ``camouflage`` records with the same trigger and their
+      true labels (the poison stays dormant), then asks to remove the camouflage;
+    * ``flood``: asks to remove ``records`` of its records in ``requests`` separate
+      requests (with ``unlearning.sequential`` each costs a full unlearning).
+
+    With ``control = true`` it makes instead an honest request of the same size (its
+    own data, or as many of its genuine records), so effects are read against it.
+    """
+
+    behaviour: str = option(
+        "forge",
+        "the abuse",
+        choices=("forge", "forge_records", "over_unlearn", "camouflage", "flood"),
+    )
+    control: bool = option(False, "make an honest request of the same size instead")
+    victim: int = option(1, "forge: the client whose data it asks to remove", ge=0)
+    records: int = option(40, "records it asks to remove (crafted, camouflage or flooded)", ge=1)
+    requests: int = option(10, "flood: how many requests", ge=1)
+    poison: int = option(40, "camouflage: poison records", ge=1)
+    camouflage: int = option(80, "camouflage: camouflage records", ge=1)
+    poison_target: int = option(1, "camouflage: class the poison trigger maps to", ge=0)
+
+
 class MaliciousUnlearner(ClientRole):
     """A participant that abuses unlearning requests (see the module docstring)."""
 
     name = "malicious-unlearner"
+    Options = MaliciousOptions
+
+    @classmethod
+    def check(cls, options: MaliciousOptions, config: ExperimentConfig) -> list[str]:
+        n = config.federation.num_clients
+        if not 0 <= options.victim < n:
+            return [f"roles.{cls.name}.victim must be a client id in 0..{n - 1}"]
+        return []
+
+    @classmethod
+    def audit_probes(
+        cls,
+        options: MaliciousOptions,
+        test: ArrayDataset,
+        info: DatasetInfo,
+        config: ExperimentConfig,
+    ) -> dict[str, tuple[ArrayDataset, int]]:
+        """With camouflaged poisoning, test inputs carrying its poison trigger: the audit
+        reports ``poison_success_rate``."""
+        if options.behaviour != "camouflage" or options.poison_target >= info.num_classes:
+            return {}
+        target = options.poison_target
+        size = config.canary.trigger_size
+        return {"poison": (triggered_test_set(test, target, size, corner="top-left"), target)}
 
     def __init__(self, setup: ClientSetup) -> None:
         super().__init__(setup)
         self.genuine = setup.data
         self.crafted = np.zeros(0, dtype=np.int64)  # ids it will ask to remove
-        m = self.config.malicious
+        m: MaliciousOptions = self.options
         if m.behaviour == "over_unlearn":
             extra = self._boundary_records(m.records)
             self.crafted = extra.ids
@@ -109,7 +170,7 @@ class MaliciousUnlearner(ClientRole):
         return tuple(sorted(int(i) for i in ids))
 
     def unlearning_requests(self) -> list[UnlearningRequest]:
-        m = self.config.malicious
+        m: MaliciousOptions = self.options
         me = self.client_id
         if m.behaviour == "forge":
             return [UnlearningRequest(me if m.control else m.victim)]

@@ -10,8 +10,9 @@ The entry points:
 """
 
 from fedunlearn.apps.simulation import simulate
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import ConfigError
+from fedunlearn.history import UpdateHistory
 from fedunlearn.roles.role import ClientRole
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 

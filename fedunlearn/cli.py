@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig, describe
+from fedunlearn.config.experiment import ExperimentConfig, describe
+from fedunlearn.config.options import ConfigError
 from fedunlearn.studies.report import ReportError
 
 
@@ -26,7 +27,8 @@ def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from fedunlearn.studies.sweep import Sweep, run_sweep
+    from fedunlearn.studies.plan import Sweep
+    from fedunlearn.studies.sweep import run_sweep
 
     sweep = Sweep.from_toml(args.config, args.overrides)
     if args.plan:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import add, nbytes, to_record, weighted_average
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 

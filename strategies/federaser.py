@@ -34,7 +34,7 @@ from typing import Any
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
-from fedunlearn.history.store import KeptRound, UpdateHistory
+from fedunlearn.history import KeptRound, UpdateHistory
 from fedunlearn.learning.arrays import Arrays, add, nbytes, subtract, weighted_average
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.calibration import (

@@ -33,7 +33,7 @@ from flwr.serverapp import Grid
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, add, from_record, subtract, weighted_average
 from fedunlearn.unlearning.lbfgs import curvature_ok, lbfgs_product
 from fedunlearn.unlearning.method import (

@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, l2_norm, to_record, weighted_average
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome

@@ -11,7 +11,7 @@ clients. Supports record-level requests (the owner trains without the named reco
 
 from __future__ import annotations
 
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,

@@ -33,7 +33,7 @@ from flwr.app import Message, RecordDict
 from fedunlearn.federation.cost import Cost
 from fedunlearn.federation.protocol import ARRAYS, ASCENT, CONFIG, METRICS, AscentInstruction
 from fedunlearn.federation.registry import FederationError, send_and_check
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import from_record, to_record
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.method import (

@@ -10,7 +10,7 @@ against it. Cost: a full training run on the remaining clients.
 
 from __future__ import annotations
 
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import nbytes
 from fedunlearn.unlearning.method import (
     UnlearningJob,

@@ -17,7 +17,7 @@ Supports record-level requests (the owner retrains without the named records).
 
 from __future__ import annotations
 
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.unlearning.method import (
     UnlearningJob,
     UnlearningMethod,

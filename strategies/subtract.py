@@ -29,7 +29,7 @@ from torch import nn
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.evaluation.metrics import parameter_distance
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, load_arrays, model_to_arrays, to_record
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome

@@ -29,7 +29,7 @@ from fedunlearn.federation.protocol import (
 from fedunlearn.federation.recording import RecordingFedAvg
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import MemoryHistory, UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, to_record
 from fedunlearn.unlearning.method import UnlearningJob
 from fedunlearn.unlearning.requests import ForgetSet, UnlearningRequest, encode_requests
@@ -107,7 +107,7 @@ def train_linear(
     seed: int = 0,
 ) -> tuple[UpdateHistory, Arrays, TrainInstruction, RecordingFedAvg]:
     """Train with the recording FedAvg from zeros; return history and final model."""
-    history = UpdateHistory(delta_t, parameter_keys=["w"])
+    history = MemoryHistory(delta_t, parameter_keys=["w"])
     instruction = TrainInstruction(0, epochs, 8, 0.1)
     strategy = RecordingFedAvg(registry, instruction, history, sampling or SamplingPlan(), seed)
     result = strategy.start(grid, to_record(zeros()), num_rounds=rounds)

@@ -178,7 +178,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 def test_the_audit_scores_every_attack_on_every_model(trained) -> None:
     _, result = trained
-    attacks = result.metrics["attacks"]
+    attacks = result.metrics.attacks.metrics
     assert set(attacks) == {"mia_baseline", "mia_gap", "deletion_records", "deletion_client"}
     assert set(attacks["mia_baseline"]) == {"original", "federaser", "retrain"}
     assert set(attacks["mia_gap"]) == {"federaser", "retrain"}
@@ -216,7 +216,7 @@ def test_the_audit_scores_every_attack_on_every_model(trained) -> None:
         "best_rank": 1.0,
         "candidates": 4.0,
     }
-    columns = result.metrics["table_columns"]["federaser"]
+    columns = result.metrics.table_columns["federaser"]
     assert {"mia_auc", "reference_mia_auc", "gap_auc", "reference_gap_auc"} <= set(columns)
     assert columns["mia_auc"] == attacks["mia_baseline"]["federaser"]["auc"]
     assert columns["reference_mia_auc"] == attacks["mia_baseline"]["retrain"]["auc"]
@@ -433,12 +433,12 @@ def test_a_client_attacker_attacks_with_its_own_partition(tmp_path: Path) -> Non
         "attack.shadow_epochs=3",
     )
     metrics = simulate(config, show_progress=False).metrics
-    assert metrics["attack_setup"]["attacker"] == "client"
-    assert set(metrics["attacks"]["mia_baseline"]) == {"original", "federaser", "retrain"}
+    assert metrics.attacks.setup["attacker"] == "client"
+    assert set(metrics.attacks.metrics["mia_baseline"]) == {"original", "federaser", "retrain"}
 
 
 def test_an_attacking_client_must_have_an_attacker_role(tmp_path: Path) -> None:
-    from fedunlearn.config.experiment import ConfigError
+    from fedunlearn.config.options import ConfigError
     from fedunlearn.run.components import resolve_components
 
     config = small_config(

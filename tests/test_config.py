@@ -9,7 +9,8 @@ import pytest
 from fedunlearn.strategies.federaser import FedEraser
 from flwr.common.config import flatten_dict
 
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig, describe
+from fedunlearn.config.experiment import ExperimentConfig, describe
+from fedunlearn.config.options import ConfigError
 from fedunlearn.run.components import resolve_components
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,19 +12,16 @@ from fedunlearn.apps.simulation import simulate
 from fedunlearn.attacks.access import AccessDeniedError, FullAccess, ReleasedAccess
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
+from fedunlearn.defenses.checks import checks_for, verify_requests
 from fedunlearn.defenses.commitment import commit, prove, uncommitted
 from fedunlearn.defenses.monitor import ImpactMonitor
 from fedunlearn.federation.registry import ClientInfo, ClientRegistry
 from fedunlearn.learning.arrays import model_to_arrays
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import train_locally
-from fedunlearn.roles.role import ClientRole, ClientSetup
-from fedunlearn.unlearning.requests import (
-    ReceivedRequest,
-    UnlearningRequest,
-    checks_for,
-    verify_requests,
-)
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.roles.setup import ClientSetup
+from fedunlearn.unlearning.requests import ReceivedRequest, UnlearningRequest
 from tests.conftest import small_config
 
 INFO = DatasetInfo("toy", (1, 6, 6), 3)
@@ -112,19 +109,19 @@ def test_forged_records_are_refused_in_a_run_and_accepted_without_the_check(tmp_
     common = (
         'roles.2="malicious-unlearner"',
         "unlearning.requesters=[]",
-        "malicious.behaviour=forge_records",
-        "malicious.records=5",
+        "roles.malicious-unlearner.behaviour=forge_records",
+        "roles.malicious-unlearner.records=5",
         'unlearning.methods=["federaser"]',
     )
     guarded = simulate(small_config(tmp_path / "g", *common), show_progress=False).metrics
-    (decision,) = guarded["requests"]
+    (decision,) = guarded.requests
     assert not decision["accepted"] and decision["check"] == "committed_records"
     open_door = simulate(
         small_config(tmp_path / "o", *common, "defense.verify_commitment=false"),
         show_progress=False,
     ).metrics
-    assert open_door["requests"][0]["accepted"]
-    assert open_door["cost"]["retrain"]["client_epochs"] > 0  # an unlearning spent for nothing
+    assert open_door.requests[0]["accepted"]
+    assert open_door.cost.methods["retrain"]["client_epochs"] > 0  # an unlearning spent for nothing
 
 
 def trained(data: ArrayDataset, epochs: float = 8) -> dict:
@@ -171,16 +168,16 @@ def test_the_monitor_keeps_the_previous_model_when_it_rejects(tmp_path: Path) ->
             tmp_path,
             'roles.2="malicious-unlearner"',
             "unlearning.requesters=[]",
-            "malicious.behaviour=camouflage",
+            "roles.malicious-unlearner.behaviour=camouflage",
             'unlearning.methods=["rollback"]',
             "training.rounds=6",
             "defense.monitor=true",
         ),
         show_progress=False,
     ).metrics
-    (check,) = metrics["monitor"]["rollback"]
+    (check,) = metrics.monitor["rollback"]
     assert not check["accepted"]
-    models = metrics["models"]
+    models = metrics.models
     # Rejected: rollback's released model is still the original; the reference is kept.
     assert models["rollback"]["poison_success_rate"] == models["original"]["poison_success_rate"]
     assert models["retrain"]["poison_success_rate"] > models["rollback"]["poison_success_rate"]
@@ -211,9 +208,9 @@ def test_a_rejected_stage_is_not_served_by_a_later_stage(tmp_path: Path) -> None
             tmp_path,
             'roles.2="malicious-unlearner"',
             "unlearning.requesters=[]",
-            "malicious.behaviour=flood",
-            "malicious.records=4",
-            "malicious.requests=2",
+            "roles.malicious-unlearner.behaviour=flood",
+            "roles.malicious-unlearner.records=4",
+            "roles.malicious-unlearner.requests=2",
             "unlearning.sequential=true",
             'unlearning.methods=["tests.methods:WreckFirst"]',
             "defense.monitor=true",
@@ -222,9 +219,9 @@ def test_a_rejected_stage_is_not_served_by_a_later_stage(tmp_path: Path) -> None
     )
     metrics = result.metrics
     label = "wreck-first"
-    first, second = metrics["monitor"][label]
+    first, second = metrics.monitor[label]
     assert not first["accepted"] and second["accepted"]
-    stages = metrics["details"][label]
+    stages = metrics.details[label]
     requested = [s["forget"]["records"]["2"] for s in stages]
     assert len(requested[0]) == 2
     assert requested[1] != requested[0] and len(requested[1]) == 2

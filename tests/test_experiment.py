@@ -10,6 +10,7 @@ import pytest
 
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.federation.registry import FederationError
+from fedunlearn.reporting.schema import RunMetrics
 from tests.conftest import small_config
 
 
@@ -19,23 +20,23 @@ def test_pipeline_unlearns_the_requester_and_writes_every_output(tmp_path: Path)
     run = result.run_dir
     for name in ("config.toml", "metrics.json", "rounds.csv", "rounds.png", "comparison.png"):
         assert (run / name).is_file(), name
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["status"] == "complete"
-    assert metrics["forgotten_clients"] == [0]
-    assert set(metrics["models"]) == {"original", "federaser", "retrain"}
-    for audit in metrics["models"].values():
+    metrics = RunMetrics.load(run)
+    assert metrics.status == "complete"
+    assert metrics.forgotten_clients == [0]
+    assert set(metrics.models) == {"original", "federaser", "retrain"}
+    for audit in metrics.models.values():
         for key in ("clean_accuracy", "forget_accuracy", "attack_success_rate"):
             assert 0.0 <= audit[key] <= 1.0
-    assert metrics["models"]["retrain"]["l2_to_reference"] == 0.0
-    assert metrics["models"]["federaser"]["l2_to_reference"] > 0.0
-    assert metrics["history"]["kept_rounds"] == [1, 3]
-    assert metrics["history"]["bytes"] == result.history.nbytes > 0
-    cost = metrics["cost"]
+    assert metrics.models["retrain"]["l2_to_reference"] == 0.0
+    assert metrics.models["federaser"]["l2_to_reference"] > 0.0
+    assert metrics.history.kept_rounds == [1, 3]
+    assert metrics.history.bytes == result.history.nbytes > 0
+    cost = metrics.cost
     # Training: 4 clients x 4 rounds x 1 epoch. Retraining: 3 clients x 4 rounds.
-    assert cost["training"]["client_epochs"] == pytest.approx(16, rel=0.1)
-    assert cost["retrain"]["client_epochs"] == pytest.approx(12, rel=0.1)
-    assert cost["federaser"]["client_epochs"] < cost["retrain"]["client_epochs"] / 2
-    assert metrics["environment"]["versions"]["flwr"].startswith("1.")
+    assert cost.training["client_epochs"] == pytest.approx(16, rel=0.1)
+    assert cost.methods["retrain"]["client_epochs"] == pytest.approx(12, rel=0.1)
+    assert cost.methods["federaser"]["client_epochs"] < cost.methods["retrain"]["client_epochs"] / 2
+    assert metrics.environment["versions"]["flwr"].startswith("1.")
     with open(run / "rounds.csv") as handle:
         rows = list(csv.DictReader(handle))
     phases = {r["phase"] for r in rows}
@@ -56,18 +57,18 @@ def test_history_holds_exactly_the_expected_rounds_and_clients(tmp_path: Path) -
 def test_a_forged_request_is_refused_and_the_honest_one_served(tmp_path: Path) -> None:
     config = small_config(tmp_path, 'roles.2="tests.roles:Forger"')
     metrics = simulate(config, show_progress=False).metrics
-    decisions = {d["requester"]: d for d in metrics["requests"]}
+    decisions = {d["requester"]: d for d in metrics.requests}
     assert decisions[0]["accepted"]
     assert not decisions[2]["accepted"]
     assert "only the owner may ask" in decisions[2]["reason"]
-    assert metrics["forgotten_clients"] == [0]
+    assert metrics.forgotten_clients == [0]
 
 
 def test_without_requests_nothing_is_unlearned(tmp_path: Path) -> None:
     metrics = simulate(
         small_config(tmp_path, "unlearning.requesters=[]"), show_progress=False
     ).metrics
-    assert metrics["forgotten_clients"] == [] and metrics["models"] == {}
+    assert metrics.forgotten_clients == [] and metrics.models == {}
 
 
 def test_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
     b = simulate(
         small_config(tmp_path, "output.run_dir=" + str(tmp_path / "b")), show_progress=False
     )
-    assert a.metrics["models"] == b.metrics["models"]
+    assert a.metrics.models == b.metrics.models
 
 
 def test_a_failing_client_stops_the_run_and_keeps_what_was_done(tmp_path: Path) -> None:

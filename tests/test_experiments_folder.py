@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.studies.sweep import Sweep
+from fedunlearn.studies.plan import Sweep
 
 FILES = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.toml"))
 

@@ -7,7 +7,8 @@ import pytest
 from fedunlearn.strategies.federaser import FedEraser
 from fedunlearn.strategies.retrain import Retrain
 
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import ConfigError
 from fedunlearn.unlearning.method import make_method
 from tests.fakes import job_for, linear_federation, train_linear
 

@@ -12,7 +12,8 @@ from fedunlearn.federation.protocol import AscentInstruction
 from fedunlearn.learning.arrays import model_to_arrays, to_record
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import evaluate, projected_gradient_ascent, train_locally
-from fedunlearn.roles.role import LAST_MODEL, ClientRole, ClientSetup
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.roles.setup import LAST_MODEL, ClientSetup
 
 INFO = DatasetInfo("toy", (1, 4, 4), 3)
 

@@ -13,17 +13,14 @@ from opacus.accountants import RDPAccountant
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
-from fedunlearn.defenses.privacy import (
-    DPTraining,
-    central_epsilon_of_rounds,
-    effective_noise,
-    train_privately,
-)
+from fedunlearn.defenses.central_dp import central_epsilon_of_rounds, effective_noise
+from fedunlearn.defenses.privacy import DPTraining, train_privately
 from fedunlearn.federation.protocol import TrainInstruction
 from fedunlearn.learning.arrays import model_to_arrays
 from fedunlearn.learning.models import build_model
 from fedunlearn.learning.training import train_locally
-from fedunlearn.roles.role import ClientRole, ClientSetup
+from fedunlearn.roles.role import ClientRole
+from fedunlearn.roles.setup import ClientSetup
 
 INFO = DatasetInfo("toy", (1, 4, 4), 3)
 
@@ -190,24 +187,24 @@ def test_central_dp_bounds_only_methods_whose_client_work_it_noises(tmp_path) ->
         'unlearning.methods=["federaser", "finetune", "pga"]',
         "unlearning.finetune.rounds=2",
     )
-    privacy = simulate(config, show_progress=False).metrics["privacy"]
-    train = privacy["training_epsilon"]
-    noise = privacy["effective_noise"]
+    privacy = simulate(config, show_progress=False).metrics.privacy
+    train = privacy.training_epsilon
+    noise = privacy.details["effective_noise"]
     # one client of 4 forgotten: 3 updates averaged where the noise was set for 4
     assert noise["after_unlearning"] < noise["training"] <= 1.0
     assert train == pytest.approx(
-        central_epsilon_of_rounds([(noise["training"], 4)], privacy["delta"])
+        central_epsilon_of_rounds([(noise["training"], 4)], privacy.delta)
     )
     # finetune: 4 training rounds + 2 rounds of its own, all released
-    assert privacy["epsilon"]["finetune"] == pytest.approx(
+    assert privacy.epsilon["finetune"] == pytest.approx(
         central_epsilon_of_rounds(
-            [(noise["training"], 4), (noise["after_unlearning"], 2)], privacy["delta"]
+            [(noise["training"], 4), (noise["after_unlearning"], 2)], privacy.delta
         )
     )
-    assert privacy["epsilon"]["retrain"] > train
+    assert privacy.epsilon["retrain"] > train
     # federaser builds on stored, un-noised updates, pga on a plain-SGD ascent: no bound
-    assert privacy["epsilon"]["federaser"] == float("inf")
-    assert privacy["epsilon"]["pga"] == float("inf")
+    assert privacy.epsilon["federaser"] == float("inf")
+    assert privacy.epsilon["pga"] == float("inf")
 
 
 def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
@@ -217,14 +214,14 @@ def test_a_dp_run_reports_each_clients_epsilon(tmp_path) -> None:
     config = small_config(
         tmp_path, "privacy.mode=local", "privacy.noise_multiplier=1.0", "canary.memorization=0"
     )
-    privacy = simulate(config, show_progress=False).metrics["privacy"]
-    assert set(privacy["per_client"]) == {"0", "1", "2", "3"}
-    assert privacy["epsilon"]["retrain"] > privacy["training_epsilon"] > 0
-    assert "calibrate" in privacy["per_client"]["1"]
+    privacy = simulate(config, show_progress=False).metrics.privacy
+    assert set(privacy.details["per_client"]) == {"0", "1", "2", "3"}
+    assert privacy.epsilon["retrain"] > privacy.training_epsilon > 0
+    assert "calibrate" in privacy.details["per_client"]["1"]
 
 
 def test_runs_under_local_dp_do_not_share_a_federation_across_method_options() -> None:
-    from fedunlearn.run.experiment import training_key
+    from fedunlearn.config.identity import training_key
 
     def key(*overrides: str) -> str:
         return training_key(ExperimentConfig().with_overrides(list(overrides)))

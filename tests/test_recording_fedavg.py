@@ -10,7 +10,7 @@ from fedunlearn.federation.protocol import TrainInstruction
 from fedunlearn.federation.recording import RecordingFedAvg, sample_clients
 from fedunlearn.federation.registry import FederationError
 from fedunlearn.federation.sampling import SamplingPlan
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import MemoryHistory
 from fedunlearn.learning.arrays import to_record
 from tests.fakes import linear_federation, train_linear, zeros
 
@@ -71,7 +71,7 @@ def test_excluding_a_client_keeps_every_other_sampled_client() -> None:
     _, grid, registry = linear_federation(directions, examples)
     full, _, _, _ = train_linear(grid, registry, rounds=6, delta_t=1, sampling=sampling)
     instruction = TrainInstruction(0, 1.0, 8, 0.1)
-    without = UpdateHistory(1)
+    without = MemoryHistory(1)
     strategy = RecordingFedAvg(registry, instruction, without, sampling, seed=0, exclude={2})
     strategy.start(grid, to_record(zeros()), num_rounds=6)
     assert any(2 in s for s in full.participation.values())

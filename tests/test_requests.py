@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 from flwr.app import ConfigRecord
 
-from fedunlearn.unlearning.requests import (
-    ReceivedRequest,
-    RequestFormatError,
-    UnlearningRequest,
-    verify_requests,
-)
+from fedunlearn.defenses.checks import verify_requests
+from fedunlearn.unlearning.requests import ReceivedRequest, RequestFormatError, UnlearningRequest
 from tests.fakes import linear_federation
 
 DIRECTIONS = {0: [1.0], 1: [2.0], 2: [3.0]}

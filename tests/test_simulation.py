@@ -29,8 +29,8 @@ def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(tmp_path
     assert history.participation == {r: (0, 1, 2) for r in range(1, 5)}
     assert all(set(history[t].updates) == {0, 1, 2} for t in history.rounds)
     metrics = result.metrics
-    assert metrics["forgotten_clients"] == [0]
-    models = metrics["models"]
+    assert metrics.forgotten_clients == [0]
+    models = metrics.models
     assert set(models) == {"original", "federaser", "rollback", "retrain"}
     for audit in models.values():
         assert 0.0 <= audit["clean_accuracy"] <= 1.0
@@ -39,9 +39,10 @@ def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(tmp_path
     # Even 4 short rounds on digits learn something.
     assert models["original"]["clean_accuracy"] > 0.5
     assert models["retrain"]["clean_accuracy"] > 0.5
-    assert metrics["cost"]["training"]["rounds"] == 4
+    assert metrics.cost.training["rounds"] == 4
     assert (
-        metrics["cost"]["federaser"]["client_epochs"] < metrics["cost"]["retrain"]["client_epochs"]
+        metrics.cost.methods["federaser"]["client_epochs"]
+        < metrics.cost.methods["retrain"]["client_epochs"]
     )
 
 
@@ -63,11 +64,11 @@ def test_rollback_reproduces_retraining_exactly_on_the_ray_engine(tmp_path: Path
         'unlearning.methods=["rollback"]',
     )
     result = simulate(config, show_progress=False)
-    restart = result.metrics["details"]["rollback"][0]["restart_round"]
+    restart = result.metrics.details["rollback"][0]["restart_round"]
     assert restart == result.history.first_participation(3) == 2
     assert parameter_distance(result.models["rollback"], result.models["retrain"]) == 0.0
-    cost = result.metrics["cost"]
-    assert cost["rollback"]["client_epochs"] < cost["retrain"]["client_epochs"]
+    cost = result.metrics.cost
+    assert cost.methods["rollback"]["client_epochs"] < cost.methods["retrain"]["client_epochs"]
 
 
 @pytest.mark.simulation
@@ -91,8 +92,8 @@ def test_every_message_type_crosses_the_ray_engine(tmp_path: Path) -> None:
         "attack.shadow_epochs=2",
     )
     metrics = simulate(config, show_progress=False).metrics
-    assert metrics["requests"][0]["accepted"] and metrics["forgotten"]["records"]["0"]
-    assert metrics["privacy"]["training_epsilon"] > 0
-    assert set(metrics["monitor"]) == {"federaser", "pga", "retrain"}
-    assert metrics["details"]["pga"][0]["ascents"][0]["records"] > 0
-    assert set(metrics["attacks"]["mia_gap"]) == {"federaser", "pga", "retrain"}
+    assert metrics.requests[0]["accepted"] and metrics.forgotten["records"]["0"]
+    assert metrics.privacy.training_epsilon > 0
+    assert set(metrics.monitor) == {"federaser", "pga", "retrain"}
+    assert metrics.details["pga"][0]["ascents"][0]["records"] > 0
+    assert set(metrics.attacks.metrics["mia_gap"]) == {"federaser", "pga", "retrain"}

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fedunlearn.config.experiment import ConfigError
+from fedunlearn.config.options import ConfigError
+from fedunlearn.reporting.schema import RunMetrics
+from fedunlearn.studies.plan import Sweep
 from fedunlearn.studies.report import write_report
-from fedunlearn.studies.sweep import Sweep, group_runs, run_sweep
+from fedunlearn.studies.sweep import group_runs, run_sweep
 from tests.conftest import small_config
 
 SWEEP = """
@@ -149,15 +151,16 @@ def test_shared_training_gives_the_same_metrics_as_separate_runs(tmp_path: Path)
     sweep = Sweep.from_toml(write_sweep(tmp_path))
     run_sweep(sweep)
     for run in sweep.plan():
-        shared = json.loads((run.run_dir / "metrics.json").read_text())
+        shared = RunMetrics.load(run.run_dir)
         alone = simulate(
             run.config.with_overrides([f"output.run_dir={tmp_path / 'alone' / run.run_id}"]),
             show_progress=False,
         ).metrics
-        assert shared["models"] == alone["models"]
-        assert (
-            shared["cost"]["retrain"]["client_epochs"] == alone["cost"]["retrain"]["client_epochs"]
-        )
+        assert shared.models == alone.models
+        assert shared.cost.methods["retrain"] == {
+            **alone.cost.methods["retrain"],
+            "wall_seconds": shared.cost.methods["retrain"]["wall_seconds"],
+        }
 
 
 def test_same_seed_gives_the_same_metrics_twice(tmp_path: Path) -> None:
@@ -166,7 +169,7 @@ def test_same_seed_gives_the_same_metrics_twice(tmp_path: Path) -> None:
     config = small_config(tmp_path, 'unlearning.methods=["federaser", "fedrecovery"]')
     a = simulate(config.with_overrides([f"output.run_dir={tmp_path / 'a'}"]), show_progress=False)
     b = simulate(config.with_overrides([f"output.run_dir={tmp_path / 'b'}"]), show_progress=False)
-    assert a.metrics["models"] == b.metrics["models"]
+    assert a.metrics.models == b.metrics.models
 
 
 def test_report_writes_tables_and_figures(tmp_path: Path) -> None:

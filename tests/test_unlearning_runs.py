@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fedunlearn.apps.simulation import simulate
-from fedunlearn.config.experiment import ConfigError
+from fedunlearn.config.options import ConfigError
 from fedunlearn.evaluation.metrics import parameter_distance
 from fedunlearn.plugins import available
 from fedunlearn.run.components import resolve_components
@@ -46,9 +46,9 @@ def test_every_registered_method_runs_and_is_audited(all_methods) -> None:
         "fedrecover",
         "fedrecovery",
     }
-    assert set(metrics["models"]) == expected | {"original"}
-    assert metrics["errors"] == {}
-    for label, audit in metrics["models"].items():
+    assert set(metrics.models) == expected | {"original"}
+    assert metrics.errors == {}
+    for label, audit in metrics.models.items():
         assert 0 <= audit["clean_accuracy"] <= 1, label
 
 
@@ -67,10 +67,10 @@ def test_rollback_reproduces_retraining_bit_for_bit(all_methods) -> None:
 def test_comparison_table_and_figure_are_written(all_methods) -> None:
     run = all_methods.run_dir
     table = (run / "comparison.md").read_text()
-    for label in all_methods.metrics["models"]:
+    for label in all_methods.metrics.models:
         assert f"| {label} |" in table
     assert (run / "comparison.csv").is_file() and (run / "comparison.png").is_file()
-    needed = all_methods.metrics["history"]["bytes_needed"]
+    needed = all_methods.metrics.history.bytes_needed
     assert needed["finetune"] == 0 and needed["fedrecover"] == all_methods.history.nbytes
     assert 0 < needed["retrain"] < needed["federaser"]
 
@@ -81,9 +81,9 @@ def test_record_level_requests_are_served_by_methods_that_can(tmp_path: Path) ->
     )
     result = simulate(config, show_progress=False)
     metrics = result.metrics
-    canary = metrics["forgotten"]["records"]["0"]
-    assert metrics["forgotten"]["clients"] == [] and len(canary) > 0
-    assert set(metrics["models"]) == {
+    canary = metrics.forgotten["records"]["0"]
+    assert metrics.forgotten["clients"] == [] and len(canary) > 0
+    assert set(metrics.models) == {
         "original",
         "retrain",
         "rollback",
@@ -92,8 +92,8 @@ def test_record_level_requests_are_served_by_methods_that_can(tmp_path: Path) ->
         "pga",
     }
     for skipped in ("fedaccum", "subtract", "fedrecover", "fedrecovery"):
-        assert "whole clients only" in metrics["errors"][skipped]
-    models = metrics["models"]
+        assert "whole clients only" in metrics.errors[skipped]
+    models = metrics.models
     assert models["retrain"]["attack_success_rate"] < models["original"]["attack_success_rate"]
     assert parameter_distance(result.models["rollback"], result.models["retrain"]) == 0.0
 
@@ -109,8 +109,8 @@ def test_several_clients_forgotten_at_once(tmp_path: Path) -> None:
         tmp_path, "unlearning.requesters=[0, 2]", 'unlearning.methods=["federaser", "rollback"]'
     )
     result = simulate(config, show_progress=False)
-    assert result.metrics["forgotten_clients"] == [0, 2]
-    assert len(result.metrics["stages"]) == 1
+    assert result.metrics.forgotten_clients == [0, 2]
+    assert len(result.metrics.stages) == 1
     assert parameter_distance(result.models["rollback"], result.models["retrain"]) == 0.0
 
 
@@ -122,13 +122,13 @@ def test_requests_served_one_after_another_from_the_unlearned_model(tmp_path: Pa
         'unlearning.methods=["federaser", "finetune"]',
     )
     result = simulate(config, show_progress=False)
-    stages = result.metrics["stages"]
-    assert [s["forget"]["clients"] for s in stages] == [[0], [2]]
-    assert [s["forgotten_so_far"]["clients"] for s in stages] == [[0], [0, 2]]
-    assert all(set(s["models"]) == {"original", "federaser", "finetune", "retrain"} for s in stages)
+    stages = result.metrics.stages
+    assert [s.forget["clients"] for s in stages] == [[0], [2]]
+    assert [s.forgotten_so_far["clients"] for s in stages] == [[0], [0, 2]]
+    assert all(set(s.models) == {"original", "federaser", "finetune", "retrain"} for s in stages)
     # Stage-2 audits differ from stage 1's: another reference, another forgotten set.
-    assert stages[0]["models"]["finetune"] != stages[1]["models"]["finetune"]
-    assert result.metrics["cost"]["retrain"]["rounds"] == 2 * 4
+    assert stages[0].models["finetune"] != stages[1].models["finetune"]
+    assert result.metrics.cost.methods["retrain"]["rounds"] == 2 * 4
     phases = {r["phase"] for r in result.rounds}
     assert {"retraining [stage 1]", "retraining [stage 2]"} <= phases
 
@@ -140,7 +140,7 @@ def test_a_method_defined_outside_the_package_runs_by_dotted_path(tmp_path: Path
         'unlearning."tests.methods:HalfwayBack".fraction=0.25',
     )
     result = simulate(config, show_progress=False)
-    assert "halfway-back" in result.metrics["models"]
+    assert "halfway-back" in result.metrics.models
     original, initial = result.models["original"], result.history.initial_model
     moved = result.models["halfway-back"]
     for k in original:
@@ -154,6 +154,6 @@ def test_a_method_defined_outside_the_package_runs_by_dotted_path(tmp_path: Path
 def test_a_failing_method_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
     config = small_config(tmp_path, 'unlearning.methods=["tests.methods:Broken", "federaser"]')
     result = simulate(config, show_progress=False)
-    assert "broken on purpose" in result.metrics["errors"]["broken"]
-    assert set(result.metrics["models"]) == {"original", "federaser", "retrain"}
+    assert "broken on purpose" in result.metrics.errors["broken"]
+    assert set(result.metrics.models) == {"original", "federaser", "retrain"}
     assert "RuntimeError" in (result.run_dir / "errors" / "broken.txt").read_text()

@@ -34,7 +34,8 @@ from fedunlearn.federation.protocol import (
     TrainInstruction,
 )
 from fedunlearn.learning.arrays import from_record, to_record
-from fedunlearn.roles.role import ClientRole, ClientSetup, load_role
+from fedunlearn.roles.role import ClientRole, role_with_options
+from fedunlearn.roles.setup import ClientSetup
 from fedunlearn.unlearning.requests import encode_requests
 
 
@@ -112,7 +113,7 @@ def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> Clien
     """Build the role of the client this context belongs to."""
     client_id = client_id_of(context, config)
     world = federated_data(config)
-    cls = load_role(config.roles.role_of(client_id))
+    cls, options = role_with_options(config, config.roles.role_of(client_id))
     setup = ClientSetup(
         client_id,
         world.client(client_id),
@@ -120,6 +121,7 @@ def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> Clien
         config,
         NamespacedState(context.state, tag),
         world.canary_ids_of(client_id),
+        options,
     )
     return cls(setup)
 

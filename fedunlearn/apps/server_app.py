@@ -1,4 +1,4 @@
-"""The Flower ServerApp: runs one experiment (see :mod:`fedunlearn.experiment`).
+"""The Flower ServerApp: runs one experiment (see :mod:`fedunlearn.run.experiment`).
 
 ``app`` reads the experiment from the run config (``flwr run .``, where
 ``pyproject.toml``'s ``[tool.flwr.app.config]`` holds the defaults);
@@ -14,7 +14,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.reporting.folder import print_summary
+from fedunlearn.reporting.console import print_summary
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.run.experiment import ExperimentResult, run_experiment
 

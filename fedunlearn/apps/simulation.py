@@ -39,7 +39,7 @@ def simulate(config: ExperimentConfig, *, show_progress: bool = True) -> Experim
 
         from fedunlearn import ExperimentConfig, simulate
         result = simulate(ExperimentConfig().with_overrides(["training.rounds=5"]))
-        print(result.metrics["models"]["federaser"]["attack_success_rate"])
+        print(result.metrics.models["federaser"]["attack_success_rate"])
     """
     resolve_components(config)  # fail on a bad config before starting anything
     results: list[ExperimentResult] = []
@@ -67,7 +67,7 @@ def simulate_groups(
 ) -> list[GroupOutcome]:
     """Run groups of experiments in one simulated federation (one start-up).
 
-    Each group shares training (see :func:`fedunlearn.experiment.run_group`); groups run
+    Each group shares training (see :func:`fedunlearn.run.experiment.run_group`); groups run
     one after another on the same clients, each through a :class:`TaggedGrid`. All must
     have the same number of clients and simulation settings. A failing group is
     reported in its outcome and the next one runs.

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-BUILTIN_DATASETS = ("digits", "mnist5k", "npz")
+from fedunlearn.config.sections import DATASETS
+
+BUILTIN_DATASETS = DATASETS
 
 
 @dataclass(frozen=True)

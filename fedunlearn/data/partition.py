@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PARTITION_SCHEMES = ("iid", "dirichlet", "pathological")
+from fedunlearn.config.sections import PARTITION_SCHEMES
 
 
 class PartitionError(ValueError):

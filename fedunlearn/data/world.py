@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from fedunlearn.config.experiment import CanaryConfig, DataConfig, ExperimentConfig
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.sections import CanaryConfig, DataConfig
 from fedunlearn.data.canary import memorization_canaries, plant_canary, triggered_test_set
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo, load_dataset, train_test
 from fedunlearn.data.partition import partition_indices

@@ -1,39 +1,32 @@
-"""Differential privacy: DP-SGD clients with Opacus, and the accounting of what each
-client spends.
+"""Local differential privacy: DP-SGD clients with Opacus, and each client's account.
 
-Local DP (``[privacy] mode = "local"``): every client trains with Opacus's DP-SGD
-(per-sample gradient clipping to ``max_grad_norm``, Gaussian noise of
-``noise_multiplier * max_grad_norm``, Poisson sampling of batches). A fresh Opacus
-wrapper is built for every round on a copy of the model; what persists is the
-accountant's history, kept in the client's own state, so each client's epsilon is its
-own and grows with every round it trains, unlearning rounds included. Histories are
-kept per phase (``train``, ``calibrate``, ``retrain``, ...): a client's epsilon after
-training is that of its ``train`` history, and the epsilon of an unlearning method is
-that of ``train`` plus the method's phase (RDP composes by adding histories).
+Every client trains with Opacus's DP-SGD (per-sample gradient clipping to
+``max_grad_norm``, Gaussian noise of ``noise_multiplier * max_grad_norm``, Poisson
+sampling of batches). A fresh Opacus wrapper is built for every round on a copy of the
+model; what persists is the accountant's history, kept in the client's own state, so
+each client's epsilon is its own and grows with every round it trains, unlearning rounds
+included. Histories are kept per phase (``train``, ``calibrate``, ``retrain``, ...): a
+client's epsilon after training is that of its ``train`` history, and the epsilon of an
+unlearning method is that of ``train`` plus the method's phase (RDP composes by adding
+histories).
 
 With ``target_epsilon`` instead of ``noise_multiplier`` the noise is chosen (Opacus's
-``get_noise_multiplier``) so that *training* spends exactly the target at ``delta``;
-unlearning rounds spend more, and that is reported.
-
-Central DP (``mode = "central"``) wraps the training strategy in Flower's
-``DifferentialPrivacyServerSideFixedClipping``: the server clips every client update to
-``clipping_norm`` and adds Gaussian noise to the aggregate. Its user-level epsilon is
-computed with Opacus's RDP accountant, one Gaussian mechanism per round, sampling rate
-the share of clients sampled.
+``get_noise_multiplier``) so that *training* spends the target at ``delta``; unlearning
+rounds spend more, and that is reported. Central DP is in
+:mod:`fedunlearn.defenses.central_dp`; a run's accounting in
+:mod:`fedunlearn.defenses.accounting`.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from flwr.app import ConfigRecord, Message, RecordDict
-from flwr.serverapp import Grid
-from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+from flwr.app import ConfigRecord
 from opacus import PrivacyEngine
 from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
@@ -41,7 +34,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.federation.registry import ClientRegistry, send_and_check
 from fedunlearn.learning.training import LocalTrainingResult
 
 HISTORY_PREFIX = "dp-history/"
@@ -210,90 +202,3 @@ def _dp_sgd(
         LocalTrainingResult(steps=done, epochs=done / per_epoch, loss=loss_sum / done),
         list(engine.accountant.history),
     )
-
-
-def effective_noise(
-    noise_multiplier: float, sampled: int, counts: Sequence[int], averaged: int
-) -> float:
-    """The noise multiplier a central-DP round really has, relative to one client.
-
-    Flower's wrapper adds Gaussian noise of std ``noise_multiplier * C / sampled`` to
-    the aggregate, calibrated to an unweighted mean of ``sampled`` clipped updates. A
-    FedAvg weighted by example counts over ``averaged`` clients moves by at most
-    ``w_max * C`` when one client changes, with ``w_max = n_max / (n_max + (averaged -
-    1) n_min)`` over the clients' example ``counts``; the multiplier is then
-    ``noise_multiplier / (sampled * w_max)``: the configured one for equal counts and
-    ``averaged == sampled``, less when some are left out or weights differ.
-    """
-    if averaged <= 0:
-        raise ValueError("no client is averaged")
-    n_max, n_min = max(counts), min(counts)
-    w_max = n_max / (n_max + (averaged - 1) * n_min)
-    return noise_multiplier / (sampled * w_max)
-
-
-def central_epsilon_of_rounds(rounds: Sequence[tuple[float, int]], delta: float) -> float:
-    """Epsilon of central-DP rounds ``(noise multiplier, count)`` composed, without
-    amplification by sampling."""
-    if any(sigma <= 0 for sigma, n in rounds if n > 0):
-        return math.inf
-    return epsilon_of([(sigma, 1.0, n) for sigma, n in rounds if n > 0], delta)
-
-
-PRIVACY = "query.privacy"
-"""Ask a client what epsilon it has spent, per phase."""
-
-
-def gather_epsilon(
-    grid: Grid, registry: ClientRegistry, timeout: float
-) -> dict[int, dict[str, float]]:
-    """Epsilon every client reports, by client and phase (``train``, ``calibrate``...)."""
-    messages = [
-        Message(
-            RecordDict({"config": ConfigRecord()}),
-            dst_node_id=registry.node_of(c),
-            message_type=PRIVACY,
-        )
-        for c in registry.client_ids
-    ]
-    out: dict[int, dict[str, float]] = {}
-    for reply in send_and_check(grid, messages, timeout=timeout, what="privacy report"):
-        client = registry.client_of(reply.metadata.src_node_id)
-        metrics = reply.content["metrics"]
-        out[client] = {
-            k.split("/", 1)[1]: float(v) for k, v in metrics.items() if k.startswith("epsilon/")
-        }
-    return out
-
-
-def method_epsilon(per_client: dict[int, dict[str, float]], phase: str | None) -> float:
-    """The largest epsilon over clients of training plus ``phase`` (training alone for
-    methods that do not train clients)."""
-    values = [
-        spent.get(phase, spent.get("train", 0.0)) if phase else spent.get("train", 0.0)
-        for spent in per_client.values()
-    ]
-    return max(values, default=0.0)
-
-
-class CentralDP(DifferentialPrivacyServerSideFixedClipping):
-    """Flower's central-DP wrapper (server-side fixed clipping) around a training
-    strategy; reading an attribute it lacks (``cost``, ``history``) reads the wrapped
-    strategy's."""
-
-    def __getattr__(self, name: str) -> Any:
-        inner = self.__dict__.get("strategy")
-        if inner is None:
-            raise AttributeError(name)
-        return getattr(inner, name)
-
-
-def central_dp_trainer(
-    base: Callable[..., Any], noise_multiplier: float, clipping_norm: float, sampled: int
-) -> Callable[..., Any]:
-    """A trainer factory that wraps every strategy ``base`` builds in :class:`CentralDP`."""
-
-    def build(**kwargs: Any) -> CentralDP:
-        return CentralDP(base(**kwargs), noise_multiplier, clipping_norm, sampled)
-
-    return build

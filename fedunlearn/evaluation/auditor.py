@@ -11,14 +11,15 @@ data, the canary) that the server never sees. Each model gets:
 * ``l2_to_reference``: L2 distance of the trainable parameters to the reference model;
 * ``kl_to_reference``: mean KL(reference || model) of the output distributions on the
   forgotten clients' data;
-* ``poison_success_rate``: with a camouflaged-poisoning client, the share of test inputs
-  with its poison trigger (true class not its target) classified as its target.
+* ``<probe>_success_rate``: for each trigger a client role planted (e.g. ``poison`` of
+  camouflaged poisoning, see ``ClientRole.audit_probes``), the share of test inputs with
+  that trigger (true class not its target) classified as its target.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from torch import nn
@@ -38,11 +39,14 @@ class ModelAudit:
     attack_success_rate: float
     l2_to_reference: float
     kl_to_reference: float
-    poison_success_rate: float | None = None
+    probes: dict[str, float] = field(default_factory=dict)
+    """``<probe>_success_rate`` of every trigger a role planted."""
 
     def as_dict(self) -> dict[str, float]:
-        """The figures that apply (``poison_success_rate`` only with a poisoner)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """Every figure, the probes' among them."""
+        figures = asdict(self)
+        probes = figures.pop("probes")
+        return {**figures, **probes}
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,8 @@ class AuditData:
     forgotten: ArrayDataset
     triggered_test: ArrayDataset | None
     target_class: int
-    poison_test: ArrayDataset | None = None
-    """Inputs carrying a malicious client's poison trigger (camouflaged poisoning)."""
-    poison_target: int = 0
+    probes: dict[str, tuple[ArrayDataset, int]] = field(default_factory=dict)
+    """Triggered inputs and the class they target, by name (planted by client roles)."""
 
 
 class Auditor:
@@ -98,14 +101,15 @@ class Auditor:
         asr = float("nan")
         if d.triggered_test is not None:
             asr = attack_success_rate(self._logits(arrays, d.triggered_test.x), d.target_class)
-        poison = None
-        if d.poison_test is not None:
-            poison = attack_success_rate(self._logits(arrays, d.poison_test.x), d.poison_target)
+        probes = {
+            f"{name}_success_rate": attack_success_rate(self._logits(arrays, data.x), target)
+            for name, (data, target) in d.probes.items()
+        }
         return ModelAudit(
-            poison_success_rate=poison,
             clean_accuracy=accuracy(self._logits(arrays, d.test.x), d.test.y),
             forget_accuracy=accuracy(forget_logits, d.forgotten.y),
             attack_success_rate=asr,
             l2_to_reference=parameter_distance(arrays, self.reference, self.parameter_keys),
             kl_to_reference=mean_kl(self._reference_forget_logits, forget_logits),
+            probes=probes,
         )

@@ -16,7 +16,7 @@ needs from it:
 Example, inside a ServerApp's ``main(grid, context)``::
 
     registry = ClientRegistry.discover(grid, expected=10)
-    history = UpdateHistory(delta_t=2)
+    history = MemoryHistory(delta_t=2)
     strategy = RecordingFedAvg(registry, TrainInstruction(0, 1.0, 32, 0.05), history)
     result = strategy.start(grid, to_record(initial), num_rounds=20)
 """
@@ -50,7 +50,7 @@ from fedunlearn.federation.protocol import (
 )
 from fedunlearn.federation.registry import ClientRegistry, FederationError, check_replies
 from fedunlearn.federation.sampling import SamplingPlan, sample_clients
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, subtract, to_record
 
 __all__ = ["RecordingFedAvg", "sample_clients"]

@@ -188,3 +188,25 @@ def check_replies(
         + "\n".join(details[:10])
         + (f"\n... and {len(details) - 10} more" if len(details) > 10 else "")
     )
+
+
+def ask_every_client(
+    grid: Grid,
+    registry: ClientRegistry,
+    message_type: str,
+    *,
+    timeout: float,
+    what: str,
+    min_fraction: float = 1.0,
+) -> list[Message]:
+    """Send every client an empty ``message_type`` query; the good replies (see
+    :func:`send_and_check`)."""
+    messages = [
+        Message(
+            RecordDict({"config": ConfigRecord()}),
+            dst_node_id=registry.node_of(c),
+            message_type=message_type,
+        )
+        for c in registry.client_ids
+    ]
+    return send_and_check(grid, messages, timeout=timeout, what=what, min_fraction=min_fraction)

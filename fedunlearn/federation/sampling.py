@@ -13,6 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def sample_size(population: int, fraction: float, minimum: int) -> int:
+    """How many of ``population`` clients a round samples: ``max(minimum, int(fraction *
+    population))``, at most all of them (FedAvg's rule)."""
+    return min(population, max(minimum, int(fraction * population)))
+
+
 def sample_clients(
     population: Collection[int],
     fraction: float,
@@ -27,7 +33,7 @@ def sample_clients(
     is excluded afterwards.
     """
     ids = sorted(population)
-    size = min(len(ids), max(minimum, int(fraction * len(ids))))
+    size = sample_size(len(ids), fraction, minimum)
     if size == len(ids):
         return ids
     rng = np.random.default_rng([seed, server_round, stream])

@@ -1,6 +1,60 @@
 """The server's memory of training: the update history, in memory or on disk.
 
-Owns: :class:`~.store.UpdateHistory` (one interface) and its two stores.
+Owns: :class:`~.base.UpdateHistory` (one interface) and its two stores,
+:class:`~.memory.MemoryHistory` and :class:`~.disk.DiskHistory`; :func:`new_history`
+picks one.
+
+Modules: ``base`` (the interface, :class:`KeptRound`, :class:`HistoryError`, what is
+kept and why), ``memory`` (the memory store), ``disk`` (the disk store and its format).
 
 May import: :mod:`fedunlearn.learning` (arrays).
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fedunlearn.history.base import HistoryError, KeptRound, UpdateHistory
+from fedunlearn.history.disk import DiskHistory
+from fedunlearn.history.memory import MemoryHistory
+
+__all__ = [
+    "DiskHistory",
+    "HistoryError",
+    "KeptRound",
+    "MemoryHistory",
+    "UpdateHistory",
+    "new_history",
+]
+
+
+def new_history(
+    delta_t: int = 1,
+    path: str | Path | None = None,
+    parameter_keys: Sequence[str] | None = None,
+) -> UpdateHistory:
+    """An empty history: in memory, or in the folder ``path``.
+
+    Parameters
+    ----------
+    delta_t : int
+        Keep rounds ``1, 1 + delta_t, 1 + 2 delta_t, ...`` (FedEraser's interval).
+    path : str or Path, optional
+        Folder for a :class:`DiskHistory`; ``None`` gives a :class:`MemoryHistory`.
+    parameter_keys : sequence of str, optional
+        Names of the trainable parameters (norms and distances use only these).
+
+    Returns
+    -------
+    UpdateHistory
+        A :class:`MemoryHistory` or a :class:`DiskHistory`.
+
+    Raises
+    ------
+    HistoryError
+        If ``path`` already holds a history.
+    """
+    if path is None:
+        return MemoryHistory(delta_t, parameter_keys)
+    return DiskHistory(path, delta_t, parameter_keys)

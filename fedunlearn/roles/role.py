@@ -21,21 +21,26 @@ config's ``[roles]`` table, by alias or dotted path::
 
 A role is built afresh for every message; state that must last across rounds goes in
 ``self.setup.state`` (Flower's ``context.state``), not in attributes.
+
+A role with options declares them as a frozen dataclass of
+:func:`~fedunlearn.config.options.option` fields in ``Options``; the config sets them in
+``[roles.<role>]`` and the role reads them as ``self.options``. They are checked, with
+:meth:`ClientRole.check`, before anything runs.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
-from flwr.app import ArrayRecord, RecordDict
+from flwr.app import RecordDict
 from torch import nn
 
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import ConfigError, parse_options
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
 from fedunlearn.defenses.commitment import client_secret, commit, prove
 from fedunlearn.defenses.privacy import (
@@ -48,42 +53,59 @@ from fedunlearn.defenses.privacy import (
 )
 from fedunlearn.federation.protocol import AscentInstruction, TrainInstruction, TrainReport
 from fedunlearn.federation.sampling import participations
-from fedunlearn.learning.arrays import Arrays, from_record, load_arrays, model_to_arrays, to_record
-from fedunlearn.learning.models import build_model
+from fedunlearn.learning.arrays import Arrays, load_arrays, model_to_arrays, to_record
 from fedunlearn.learning.training import (
     LocalTrainingResult,
     evaluate,
-    projected_gradient_ascent,
     train_locally,
 )
 from fedunlearn.plugins import load_plugin
+from fedunlearn.roles.ascent import ascend_own_data
+from fedunlearn.roles.setup import LAST_MODEL, ClientSetup
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.requests import UnlearningRequest
-
-LAST_MODEL = "last-local-model"
-"""Key in ``context.state`` of the client's last local model from training."""
-
-
-@dataclass
-class ClientSetup:
-    """What a role is given: its id, its data, the experiment, its persistent state."""
-
-    client_id: int
-    data: ArrayDataset
-    info: DatasetInfo
-    config: ExperimentConfig
-    state: MutableMapping[str, Any]
-    canary_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    """Record ids of this client's canary records (what it knows it planted)."""
 
 
 class ClientRole:
     """An honest federated participant. Subclass it to build other roles."""
 
     name: ClassVar[str] = "base"
+    Options: ClassVar[type | None] = None
+    """A frozen dataclass of the role's options (None: it takes none)."""
 
     def __init__(self, setup: ClientSetup) -> None:
         self.setup = setup
+
+    @property
+    def options(self) -> Any:
+        """The role's options (see ``Options``)."""
+        return self.setup.options
+
+    @classmethod
+    def parse_options(cls, raw: Mapping[str, Any], where: str) -> Any:
+        """The ``Options`` instance for the table ``raw``; ConfigError on any problem."""
+        if cls.Options is None:
+            if raw:
+                raise ConfigError(
+                    [f"[{where}] sets {sorted(raw)}, but {cls.name} takes no options"]
+                )
+            return None
+        return parse_options(cls.Options, where, raw)
+
+    @classmethod
+    def check(cls, options: Any, config: ExperimentConfig) -> list[str]:
+        """Problems with these options under ``config`` (checked before the run starts,
+        like cross-key checks of the config); empty when fine."""
+        return []
+
+    @classmethod
+    def audit_probes(
+        cls, options: Any, test: ArrayDataset, info: DatasetInfo, config: ExperimentConfig
+    ) -> dict[str, tuple[ArrayDataset, int]]:
+        """Triggered inputs the audit should try on every model, by name, with the class
+        they target: a role that plants a backdoor lets the harness measure it (the audit
+        reports ``<name>_success_rate``). None by default."""
+        return {}
 
     @property
     def client_id(self) -> int:
@@ -95,14 +117,7 @@ class ClientRole:
 
     def new_model(self) -> nn.Module:
         """A fresh model of the experiment's architecture."""
-        m = self.config.model
-        return build_model(
-            m.name,
-            self.setup.info.input_shape,
-            self.setup.info.num_classes,
-            m.hidden,
-            seed=self.config.seed,
-        )
+        return self.setup.new_model()
 
     def training_data(self, instruction: TrainInstruction) -> ArrayDataset:
         """The data this client trains on for ``instruction``: all of it, except records
@@ -190,74 +205,9 @@ class ClientRole:
     def ascend(
         self, arrays: Arrays, instruction: AscentInstruction
     ) -> tuple[Arrays, dict[str, float]]:
-        """Unlearn this client's data by projected gradient ascent (Halimi et al. 2022).
-
-        The reference model is the aggregate without this client:
-        ``(w - p * w_last) / (1 - p)`` with ``w_last`` its last local model from
-        training and ``p`` its share (``instruction.weight``). The ascent starts there
-        and stays within ``radius`` of it (by default a third of the mean distance from
-        the reference to three freshly initialised models).
-        """
-        reference = dict(arrays)
-        last = self.setup.state.get(LAST_MODEL)
-        p = instruction.weight
-        data = self.setup.data
-        if instruction.records:  # record level: ascend on those records, from the model sent
-            data = data.subset(np.flatnonzero(np.isin(data.ids, instruction.records)))
-            if len(data) == 0:
-                raise ValueError(f"client {self.client_id} holds none of the records to unlearn")
-            p = 0.0
-        if 0 < p < 1 and isinstance(last, ArrayRecord):
-            mine = from_record(last)
-            reference = {k: (np.asarray(arrays[k]) - p * mine[k]) / (1 - p) for k in arrays}
-        model = self.new_model()
-        load_arrays(model, reference)
-        anchor = {n: t.detach().clone() for n, t in model.named_parameters()}
-        radius = instruction.radius or self.default_radius(model)
-        result = projected_gradient_ascent(
-            model,
-            data,
-            anchor,
-            radius=radius,
-            epochs=instruction.epochs,
-            batch_size=instruction.batch_size,
-            learning_rate=instruction.learning_rate,
-            stop_accuracy=instruction.stop_accuracy,
-            seed=derive_seed(instruction.seed, "ascent", self.client_id),
-        )
-        metrics = {
-            "epochs": result.epochs,
-            "steps": float(result.steps),
-            "accuracy": result.accuracy,
-            "radius": radius,
-            "distance": result.distance,
-            "used-own-model": float(isinstance(last, ArrayRecord) and 0 < p < 1),
-            "records": float(len(data)),
-        }
-        return model_to_arrays(model), metrics
-
-    def default_radius(self, reference: nn.Module, draws: int = 3) -> float:
-        """A third of the mean L2 distance from ``reference`` to fresh random models."""
-        own = dict(reference.named_parameters())
-        distances = []
-        for i in range(draws):
-            m = self.config.model
-            fresh = build_model(
-                m.name,
-                self.setup.info.input_shape,
-                self.setup.info.num_classes,
-                m.hidden,
-                seed=derive_seed(self.config.seed, "random-model", i),
-            )
-            distances.append(
-                float(
-                    sum(
-                        ((p.detach() - own[n].detach()) ** 2).sum()
-                        for n, p in fresh.named_parameters()
-                    ).sqrt()
-                )
-            )
-        return float(np.mean(distances)) / 3.0
+        """Unlearn this client's data by projected gradient ascent (Halimi et al. 2022);
+        see :func:`~fedunlearn.roles.ascent.ascend_own_data`."""
+        return ascend_own_data(self.setup, arrays, instruction)
 
     def evaluate(self, arrays: Arrays) -> dict[str, float]:
         """Loss and accuracy of the global model on this client's data."""
@@ -298,3 +248,9 @@ def load_role(name: str) -> type[ClientRole]:
     if not (isinstance(cls, type) and issubclass(cls, ClientRole)):
         raise TypeError(f"role {name!r} is {cls!r}, not a ClientRole subclass")
     return cls
+
+
+def role_with_options(config: ExperimentConfig, name: str) -> tuple[type[ClientRole], Any]:
+    """The role class ``name`` and its options from ``[roles.<name>]``, validated."""
+    cls = load_role(name)
+    return cls, cls.parse_options(config.roles.options_for(name), f"roles.{name}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from flwr.serverapp.strategy import Strategy
-
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import ConfigError
+from fedunlearn.federation.recording import RecordingFedAvg
+from fedunlearn.federation.trainer import TrainerFactory, trainer_problems
 from fedunlearn.plugins import PluginError, available, load_plugin
-from fedunlearn.roles.role import load_role
+from fedunlearn.roles.role import ClientRole, load_role, role_with_options
 from fedunlearn.unlearning.method import UnlearningMethod, make_method
 
 
@@ -23,9 +25,11 @@ class Components:
     methods: dict[str, UnlearningMethod]
     reference_label: str
     reference: UnlearningMethod
-    trainer: type
+    trainer: TrainerFactory
     skipped: dict[str, str]
     """Methods left out, with the reason (e.g. no record-level unlearning)."""
+    roles: dict[str, tuple[type[ClientRole], Any]] = field(default_factory=dict)
+    """Every role some client has: its class and options."""
 
     def to_run(self) -> list[tuple[str, UnlearningMethod]]:
         """Every method to run, the reference last."""
@@ -93,20 +97,25 @@ def resolve_components(config: ExperimentConfig) -> Components:
         if label in methods:
             problems.append(f"two methods are labelled {label!r}; give them distinct names")
         methods[label] = method
-    trainer: type = object
+    trainer: TrainerFactory = RecordingFedAvg
     try:
         trainer = load_plugin("trainer", config.training.strategy)
-        if not (isinstance(trainer, type) and issubclass(trainer, Strategy)):
-            problems.append(
-                f"training.strategy {config.training.strategy!r} is not a Flower Strategy"
-            )
+        problems += trainer_problems(trainer, config.training.strategy)
     except PluginError as err:
         problems.append(f"training.strategy: {err}")
-    for role in {config.roles.default, *config.roles.clients.values()}:
+    roles: dict[str, tuple[type[ClientRole], Any]] = {}
+    for role in dict.fromkeys([*config.roles.in_use, *config.roles.options]):
         try:
-            load_role(role)
+            cls, options = role_with_options(config, role)
         except (PluginError, TypeError) as err:
             problems.append(f"[roles]: {err}")
+            continue
+        except ConfigError as err:
+            problems += err.problems
+            continue
+        problems += cls.check(options, config)
+        if role in config.roles.in_use:
+            roles[role] = (cls, options)
     a = config.attack
     if a.enabled and a.attacker == "client" and 0 <= a.client < config.federation.num_clients:
         name = config.roles.role_of(a.client)
@@ -126,4 +135,5 @@ def resolve_components(config: ExperimentConfig) -> Components:
         reference=reference,
         trainer=trainer,
         skipped=skipped,
+        roles=roles,
     )

@@ -19,8 +19,8 @@ from rich.console import Console
 
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.reporting.folder import comparison_rows
-from fedunlearn.studies.summary import plot_summary, summarise, summary_markdown, write_csv
+from fedunlearn.reporting.tables import comparison_rows, write_csv
+from fedunlearn.studies.summary import plot_summary, summarise, summary_markdown
 
 
 @dataclass
@@ -55,7 +55,7 @@ def compare(
         console.print(f"[bold]seed {seed}[/] ({seeds.index(seed) + 1} of {len(seeds)})")
         run = config.with_overrides([f"seed={seed}", f"output.run_dir={out_dir / f'seed{seed}'}"])
         metrics = simulate(run, show_progress=show_progress).metrics
-        reference = metrics["reference"]
+        reference = metrics.reference
         rows += [{"seed": seed, **row} for row in comparison_rows(metrics)]
     summary = summarise(rows, by=("model",))
     markdown = summary_markdown(summary)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from fedunlearn.reporting.folder import COMPARISON_COLUMNS
+from fedunlearn.reporting.figures import bar_panel, cost_panel, pyplot
+from fedunlearn.reporting.tables import COMPARISON_COLUMNS
 
 
 def summarise(
@@ -63,61 +63,40 @@ def summary_markdown(summary: list[dict[str, Any]], label: str = "model") -> str
     return "\n".join(lines) + "\n"
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def plot_summary(
     summary: list[dict[str, Any]], reference: str, path: Path, title: str = ""
 ) -> None:
     """Clean accuracy and canary attack success per model (mean ± std), and each
     method's attack-success gap to the reference against its relative cost."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     labels = [r["model"] for r in summary]
-    colors = [
-        "#888888" if m == "original" else "#2a9d8f" if m == reference else "#e76f51" for m in labels
-    ]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
     for ax, key, name in (
         (axes[0], "clean_accuracy", "clean test accuracy"),
         (axes[1], "attack_success_rate", "canary attack success rate"),
     ):
-        means = [r.get(f"{key}_mean", np.nan) for r in summary]
-        stds = [r.get(f"{key}_std", 0.0) for r in summary]
-        ax.bar(range(len(summary)), means, yerr=stds, color=colors, capsize=3)
-        ax.set_xticks(range(len(summary)), labels, rotation=35, ha="right")
-        ax.set_ylim(0, 1.1)
-        ax.set_title(f"{name} (mean ± std)")
-        ax.grid(axis="y", alpha=0.3)
-    ax = axes[2]
-    for r in summary:
-        if r["model"] in ("original", reference):
-            continue
-        x = r.get("client_epochs_relative_mean", np.nan)
-        x = x if x and not math.isnan(x) and x > 0 else 1e-3
-        y = abs(r.get("attack_success_rate_gap_mean", np.nan))
-        ax.errorbar(
-            x,
-            y,
-            yerr=r.get("attack_success_rate_gap_std", 0.0),
-            fmt="o",
-            color="#e76f51",
-            capsize=3,
+        bar_panel(
+            ax,
+            labels,
+            [r.get(f"{key}_mean", np.nan) for r in summary],
+            reference,
+            f"{name} (mean ± std)",
+            errors=[r.get(f"{key}_std", 0.0) for r in summary],
         )
-        ax.annotate(r["model"], (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel(f"client epochs relative to {reference} (log; 0 drawn at 0.001)")
-    ax.set_ylabel(f"|attack success - {reference}'s|")
-    ax.set_title("forgetting against cost")
-    ax.grid(alpha=0.3)
+    cost_panel(
+        axes[2],
+        [
+            (
+                r["model"],
+                r.get("client_epochs_relative_mean", np.nan),
+                abs(r.get("attack_success_rate_gap_mean", np.nan)),
+                r.get("attack_success_rate_gap_std", 0.0),
+            )
+            for r in summary
+            if r["model"] not in ("original", reference)
+        ],
+        reference,
+    )
     if title:
         fig.suptitle(title)
     fig.tight_layout()

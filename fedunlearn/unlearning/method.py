@@ -32,22 +32,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
-from flwr.app import ArrayRecord, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 from torch import nn
 
-from fedunlearn.config.experiment import ConfigError, ExperimentConfig
+from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.options import ConfigError
 from fedunlearn.federation.cost import Cost
 from fedunlearn.federation.protocol import TrainInstruction
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan
-from fedunlearn.history.store import UpdateHistory
+from fedunlearn.federation.trainer import EvaluateFn, Trainer, TrainerFactory
+from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, to_record
 from fedunlearn.plugins import PluginError, load_plugin
 from fedunlearn.unlearning.requests import ForgetSet
-
-EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
 
 
 @dataclass(frozen=True)
@@ -81,9 +80,9 @@ class UnlearningJob:
         Client sampling used in training.
     seed : int
         The experiment seed.
-    trainer : type
-        The training strategy class (a ``RecordingFedAvg``), for methods that run
-        federated rounds; build one with :meth:`make_trainer`.
+    trainer : TrainerFactory
+        Builds the training strategy (a ``RecordingFedAvg`` by default), for methods
+        that run federated rounds; build one with :meth:`make_trainer`.
     new_model : callable
         Returns a fresh torch model of the experiment's architecture (for server-side
         computation such as distillation).
@@ -103,7 +102,7 @@ class UnlearningJob:
     rounds: int
     sampling: SamplingPlan
     seed: int
-    trainer: Callable[..., Any]
+    trainer: TrainerFactory
     new: ForgetSet | None = None
     new_model: Callable[[], nn.Module] | None = None
     server_data: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.float32))
@@ -125,7 +124,7 @@ class UnlearningJob:
 
     def make_trainer(
         self, *, phase: str, history: UpdateHistory | None = None, **kwargs: Any
-    ) -> Any:
+    ) -> Trainer:
         """A training strategy that never samples wholly forgotten clients and tells
         the others which of their records to leave out.
 
@@ -161,7 +160,7 @@ class UnlearningOutcome:
 
 def run_rounds(
     job: UnlearningJob,
-    strategy: Any,
+    strategy: Trainer,
     start: Arrays,
     num_rounds: int,
     details: dict[str, Any] | None = None,

@@ -1,26 +1,23 @@
-"""Unlearning requests: what a client asks, how the server gathers and checks them.
+"""Unlearning requests: what a client asks to forget, and how the server gathers them.
 
 Clients cannot push to the server, so the server gathers requests with a Flower
 ``query`` round (:func:`gather_requests`). Each reply is bound to the identity of the
-node that sent it (looked up in the :class:`~fedunlearn.federation.ClientRegistry`),
-never to what the request claims. Then :func:`verify_requests` runs the pre-unlearning
-checks (defense stage S1) and records a decision with its reason for every request.
-
-Checks are small callables, so later defenses (commitments, rate limits) hook in by
-adding to the list passed to :func:`verify_requests`.
+node that sent it (looked up in the :class:`~fedunlearn.federation.registry.
+ClientRegistry`), never to what the request claims. What is accepted becomes a
+:class:`ForgetSet`; the checks that decide are defence stage S1
+(:mod:`fedunlearn.defenses.checks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import ConfigRecord, RecordDict
 from flwr.serverapp import Grid
 
-from fedunlearn.defenses.commitment import uncommitted
 from fedunlearn.federation.protocol import REQUESTS
-from fedunlearn.federation.registry import ClientRegistry, send_and_check
+from fedunlearn.federation.registry import ClientRegistry, ask_every_client
 
 REQUEST_PREFIX = "request-"
 
@@ -184,16 +181,13 @@ def gather_requests(
     grid: Grid, registry: ClientRegistry, *, timeout: float, min_fraction: float = 1.0
 ) -> list[ReceivedRequest]:
     """Ask every client for its unlearning requests (a ``query.requests`` round)."""
-    messages = [
-        Message(
-            RecordDict({"config": ConfigRecord()}),
-            dst_node_id=registry.node_of(c),
-            message_type=REQUESTS,
-        )
-        for c in registry.client_ids
-    ]
-    replies = send_and_check(
-        grid, messages, timeout=timeout, what="request gathering", min_fraction=min_fraction
+    replies = ask_every_client(
+        grid,
+        registry,
+        REQUESTS,
+        timeout=timeout,
+        what="request gathering",
+        min_fraction=min_fraction,
     )
     received: list[ReceivedRequest] = []
     for reply in replies:
@@ -212,167 +206,3 @@ def _request_order(key: str) -> tuple[int, str]:
     """``request-2`` before ``request-10``: the order the client sent them in."""
     suffix = key[len(REQUEST_PREFIX) :].lstrip("-")
     return (int(suffix), key) if suffix.isdigit() else (2**31, key)
-
-
-@dataclass(frozen=True)
-class RequestDecision:
-    """The server's verdict on one request, with the reason (kept in the results)."""
-
-    requester: int
-    request: UnlearningRequest | None
-    accepted: bool
-    reason: str
-    check: str = ""
-    stage: str = "S1"
-
-    def as_dict(self) -> dict:
-        return {
-            "requester": self.requester,
-            "target_client": None if self.request is None else self.request.target_client,
-            "record_ids": [] if self.request is None else list(self.request.record_ids),
-            "accepted": self.accepted,
-            "reason": self.reason,
-            "check": self.check,
-            "stage": self.stage,
-        }
-
-
-RequestCheck = Callable[[ReceivedRequest, ClientRegistry], str | None]
-"""A pre-unlearning check: returns a reason to refuse, or None to pass."""
-
-
-def well_formed(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse requests whose record could not be parsed."""
-    if received.request is None:
-        return f"malformed request from client {received.requester}: {received.problem}"
-    return None
-
-
-def known_target(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse a request naming a client the server does not know."""
-    assert received.request is not None
-    target = received.request.target_client
-    if target not in registry:
-        return f"client {received.requester} asked to remove unknown client {target}"
-    return None
-
-
-def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse a request to remove any client other than the requester (forgery)."""
-    assert received.request is not None
-    target = received.request.target_client
-    if target != received.requester:
-        return (
-            f"client {received.requester} asked to remove client {target}'s data; "
-            "only the owner may ask"
-        )
-    return None
-
-
-def committed_records(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse a record-level request naming records the requester did not commit to
-    when it joined (records it never held).
-
-    The records are checked against the commitment of the client whose data would be
-    removed (the requester, unless the owner check is off and it names another).
-    """
-    assert received.request is not None
-    request = received.request
-    if request.whole_client:
-        return None
-    owner = request.target_client
-    missing = uncommitted(registry.commitment(owner), request.record_ids, request.proofs)
-    if missing:
-        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        whose = "it" if owner == received.requester else f"client {owner}"
-        return (
-            f"client {received.requester} asked to remove {len(missing)} records {whose} "
-            f"did not commit to when it joined ({shown})"
-        )
-    return None
-
-
-class RateLimit:
-    """Refuse a client's requests beyond ``limit`` (counted over the run)."""
-
-    __name__ = "rate_limit"
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.counts: dict[int, int] = {}
-
-    def __call__(self, received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-        count = self.counts.get(received.requester, 0)
-        if count >= self.limit:
-            return (
-                f"client {received.requester} already made {count} requests; the limit is "
-                f"{self.limit} (defense.max_requests)"
-            )
-        self.counts[received.requester] = count + 1
-        return None
-
-
-DEFAULT_CHECKS: tuple[RequestCheck, ...] = (
-    well_formed,
-    known_target,
-    owner_only,
-    committed_records,
-)
-
-
-def checks_for(
-    verify_owner: bool = True, verify_commitment: bool = True, max_requests: int = 0
-) -> tuple[RequestCheck, ...]:
-    """The pre-unlearning checks a server runs, from ``[defense]`` (defence stage S1)."""
-    checks: list[RequestCheck] = [well_formed, known_target]
-    if verify_owner:
-        checks.append(owner_only)
-    if verify_commitment:
-        checks.append(committed_records)
-    if max_requests:
-        checks.append(RateLimit(max_requests))
-    return tuple(checks)
-
-
-@dataclass
-class Verification:
-    """Decisions on all gathered requests, and what was accepted."""
-
-    decisions: list[RequestDecision] = field(default_factory=list)
-
-    @property
-    def accepted(self) -> list[UnlearningRequest]:
-        return [d.request for d in self.decisions if d.accepted and d.request is not None]
-
-    @property
-    def forget(self) -> ForgetSet:
-        """Everything the accepted requests ask to forget."""
-        return ForgetSet.from_requests(self.accepted)
-
-
-def verify_requests(
-    received: Sequence[ReceivedRequest],
-    registry: ClientRegistry,
-    checks: Sequence[RequestCheck] = DEFAULT_CHECKS,
-) -> Verification:
-    """Run every check on every request; the first refusal decides."""
-    verification = Verification()
-    for item in received:
-        for check in checks:
-            reason = check(item, registry)
-            if reason is not None:
-                verification.decisions.append(
-                    RequestDecision(
-                        item.requester,
-                        item.request,
-                        False,
-                        reason,
-                        getattr(check, "__name__", type(check).__name__),
-                    )
-                )
-                break
-        else:
-            verification.decisions.append(
-                RequestDecision(item.requester, item.request, True, "passed all checks")
-            )
-    return verification

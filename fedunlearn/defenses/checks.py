@@ -1,0 +1,180 @@
+"""Pre-unlearning checks (defence stage S1): decide on every gathered request.
+
+:func:`verify_requests` runs the checks on every request the server gathered (see
+:mod:`fedunlearn.unlearning.requests`) and records a decision with its reason for each.
+A request is bound to the identity of the node that sent it, never to what it claims.
+Checks are small callables, so a new defense hooks in by adding to the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from fedunlearn.defenses.commitment import uncommitted
+from fedunlearn.federation.registry import ClientRegistry
+from fedunlearn.unlearning.requests import ForgetSet, ReceivedRequest, UnlearningRequest
+
+
+@dataclass(frozen=True)
+class RequestDecision:
+    """The server's verdict on one request, with the reason (kept in the results)."""
+
+    requester: int
+    request: UnlearningRequest | None
+    accepted: bool
+    reason: str
+    check: str = ""
+    stage: str = "S1"
+
+    def as_dict(self) -> dict:
+        return {
+            "requester": self.requester,
+            "target_client": None if self.request is None else self.request.target_client,
+            "record_ids": [] if self.request is None else list(self.request.record_ids),
+            "accepted": self.accepted,
+            "reason": self.reason,
+            "check": self.check,
+            "stage": self.stage,
+        }
+
+
+RequestCheck = Callable[[ReceivedRequest, ClientRegistry], str | None]
+"""A pre-unlearning check: returns a reason to refuse, or None to pass."""
+
+
+def well_formed(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse requests whose record could not be parsed."""
+    if received.request is None:
+        return f"malformed request from client {received.requester}: {received.problem}"
+    return None
+
+
+def known_target(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a request naming a client the server does not know."""
+    assert received.request is not None
+    target = received.request.target_client
+    if target not in registry:
+        return f"client {received.requester} asked to remove unknown client {target}"
+    return None
+
+
+def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a request to remove any client other than the requester (forgery)."""
+    assert received.request is not None
+    target = received.request.target_client
+    if target != received.requester:
+        return (
+            f"client {received.requester} asked to remove client {target}'s data; "
+            "only the owner may ask"
+        )
+    return None
+
+
+def committed_records(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+    """Refuse a record-level request naming records the requester did not commit to
+    when it joined (records it never held).
+
+    The records are checked against the commitment of the client whose data would be
+    removed (the requester, unless the owner check is off and it names another).
+    """
+    assert received.request is not None
+    request = received.request
+    if request.whole_client:
+        return None
+    owner = request.target_client
+    missing = uncommitted(registry.commitment(owner), request.record_ids, request.proofs)
+    if missing:
+        shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
+        whose = "it" if owner == received.requester else f"client {owner}"
+        return (
+            f"client {received.requester} asked to remove {len(missing)} records {whose} "
+            f"did not commit to when it joined ({shown})"
+        )
+    return None
+
+
+class RateLimit:
+    """Refuse a client's requests beyond ``limit`` (counted over the run)."""
+
+    __name__ = "rate_limit"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.counts: dict[int, int] = {}
+
+    def __call__(self, received: ReceivedRequest, registry: ClientRegistry) -> str | None:
+        count = self.counts.get(received.requester, 0)
+        if count >= self.limit:
+            return (
+                f"client {received.requester} already made {count} requests; the limit is "
+                f"{self.limit} (defense.max_requests)"
+            )
+        self.counts[received.requester] = count + 1
+        return None
+
+
+DEFAULT_CHECKS: tuple[RequestCheck, ...] = (
+    well_formed,
+    known_target,
+    owner_only,
+    committed_records,
+)
+
+
+def checks_for(
+    verify_owner: bool = True, verify_commitment: bool = True, max_requests: int = 0
+) -> tuple[RequestCheck, ...]:
+    """The pre-unlearning checks a server runs, from ``[defense]`` (defence stage S1)."""
+    checks: list[RequestCheck] = [well_formed, known_target]
+    if verify_owner:
+        checks.append(owner_only)
+    if verify_commitment:
+        checks.append(committed_records)
+    if max_requests:
+        checks.append(RateLimit(max_requests))
+    return tuple(checks)
+
+
+@dataclass
+class Verification:
+    """Decisions on all gathered requests, and what was accepted."""
+
+    decisions: list[RequestDecision] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> list[UnlearningRequest]:
+        return [d.request for d in self.decisions if d.accepted and d.request is not None]
+
+    @property
+    def forget(self) -> ForgetSet:
+        """Everything the accepted requests ask to forget."""
+        return ForgetSet.from_requests(self.accepted)
+
+
+def verify_requests(
+    received: Sequence[ReceivedRequest],
+    registry: ClientRegistry,
+    checks: Sequence[RequestCheck] = DEFAULT_CHECKS,
+) -> Verification:
+    """Run every check on every request; the first refusal decides."""
+    verification = Verification()
+    for item in received:
+        for check in checks:
+            reason = check(item, registry)
+            if reason is not None:
+                verification.decisions.append(
+                    RequestDecision(
+                        item.requester,
+                        item.request,
+                        False,
+                        reason,
+                        getattr(check, "__name__", type(check).__name__),
+                    )
+                )
+                break
+        else:
+            verification.decisions.append(
+                RequestDecision(item.requester, item.request, True, "passed all checks")
+            )
+    return verification

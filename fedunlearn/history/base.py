@@ -1,0 +1,316 @@
+"""The server's memory of training: the ``UpdateHistory`` interface.
+
+In federated unlearning the server never sees client data; all it can unlearn from is
+what it kept while training. For every kept round (1, 1 + delta_t, 1 + 2 delta_t, ...)
+the history stores:
+
+* the global model the round *started* from;
+* each participating client's update: its weights after local training minus that
+  starting global model (not minus the aggregated model, a known mistake);
+* each client's example count;
+* the clients sampled in the round.
+
+Clients are keyed by a stable client id (the partition id), never by Flower's random
+node id. Participation is recorded for *every* round (it is cheap) so methods such as
+exact rollback know when a client first took part.
+
+:class:`UpdateHistory` is the one interface; where the kept rounds live is up to its
+store: :class:`~fedunlearn.history.memory.MemoryHistory` keeps them in memory,
+:class:`~fedunlearn.history.disk.DiskHistory` in a folder (one ``.npz`` per kept round
+and an ``index.json``; each write is atomic, so an interrupted run leaves the rounds it
+finished readable)::
+
+    history = new_history(delta_t=2, path="runs/h")   # DiskHistory; path=None: memory
+    history.record(1, global_model, {0: update0, 1: update1}, {0: 120, 1: 80}, [0, 1])
+    again = UpdateHistory.open("runs/h")               # a DiskHistory
+    again[1].updates[0]   # the update of client 0 in round 1
+    MemoryHistory(delta_t=2).save("runs/h2")           # copy a memory history to disk
+
+A store implements a few small hooks (``_store_round``, ``_load_round``, ``_kept_ids``,
+``_round_bytes``, ``_global_bytes``, ``_persist``, ``_store_final``, ``_load_final``);
+everything else, including the participation bookkeeping, lives here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fedunlearn.learning.arrays import Arrays, nbytes
+
+if TYPE_CHECKING:
+    from fedunlearn.history.disk import DiskHistory
+
+FORMAT = "fedunlearn-history"
+"""The ``format`` field of a disk history's ``index.json``."""
+VERSION = 1
+"""The ``version`` field of a disk history's ``index.json``."""
+
+
+class HistoryError(RuntimeError):
+    """A history on disk is missing, corrupt, or does not fit what is asked of it."""
+
+
+@dataclass(frozen=True)
+class KeptRound:
+    """Everything the server kept about one training round."""
+
+    round: int
+    global_model: Arrays
+    updates: dict[int, Arrays]
+    num_examples: dict[int, int]
+    sampled: tuple[int, ...]
+    clients: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if set(self.updates) != set(self.num_examples):
+            raise ValueError("updates and num_examples must name the same clients")
+        object.__setattr__(self, "clients", tuple(sorted(self.updates)))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array data in this round."""
+        return nbytes(self.global_model) + sum(nbytes(u) for u in self.updates.values())
+
+
+def _copy(arrays: Mapping[str, np.ndarray]) -> Arrays:
+    return {k: np.array(v, copy=True) for k, v in arrays.items()}
+
+
+class UpdateHistory(ABC):
+    """Client updates kept every ``delta_t`` rounds; a store decides where they live.
+
+    Parameters
+    ----------
+    delta_t : int
+        Keep rounds ``1, 1 + delta_t, 1 + 2 delta_t, ...`` (FedEraser's interval).
+    parameter_keys : sequence of str, optional
+        Names of the trainable parameters. Norms and distances use only these, so
+        buffers such as BatchNorm running statistics never enter them.
+    """
+
+    def __init__(self, delta_t: int = 1, parameter_keys: Sequence[str] | None = None) -> None:
+        if not isinstance(delta_t, int) or delta_t < 1:
+            raise ValueError(f"delta_t must be a positive integer, got {delta_t!r}")
+        self.delta_t = delta_t
+        self.parameter_keys: list[str] | None = (
+            list(parameter_keys) if parameter_keys is not None else None
+        )
+        self._participation: dict[int, tuple[int, ...]] = {}
+        self._final: Arrays | None = None
+
+    # ------------------------------------------------------------------ store hooks
+    @abstractmethod
+    def _store_round(self, kept: KeptRound) -> None:
+        """Keep the arrays of a kept round."""
+
+    @abstractmethod
+    def _load_round(self, server_round: int) -> KeptRound:
+        """Return a kept round (``server_round`` is known to be kept)."""
+
+    @abstractmethod
+    def _kept_ids(self) -> Collection[int]:
+        """The kept rounds, in any order."""
+
+    @abstractmethod
+    def _round_bytes(self, server_round: int) -> int:
+        """Bytes of array data in a kept round (global model and updates)."""
+
+    @abstractmethod
+    def _global_bytes(self, server_round: int) -> int:
+        """Bytes of a kept round's global model."""
+
+    @abstractmethod
+    def _persist(self) -> None:
+        """Make the metadata (participation, kept rounds) durable."""
+
+    @abstractmethod
+    def _store_final(self, arrays: Arrays) -> None:
+        """Keep the final model (it is also held in ``self._final``)."""
+
+    @abstractmethod
+    def _load_final(self) -> Arrays | None:
+        """The final model kept by the store, or None."""
+
+    # ------------------------------------------------------------------ writing
+    def keeps(self, server_round: int) -> bool:
+        """Whether round ``server_round`` (1-based) is a kept round."""
+        return server_round >= 1 and (server_round - 1) % self.delta_t == 0
+
+    def record_participation(self, server_round: int, sampled: Sequence[int]) -> None:
+        """Note which clients were sampled in a round (every round, kept or not)."""
+        self._participation[server_round] = tuple(sorted(int(c) for c in sampled))
+        self._persist()
+
+    def record(
+        self,
+        server_round: int,
+        global_model: Mapping[str, np.ndarray],
+        updates: Mapping[int, Mapping[str, np.ndarray]],
+        num_examples: Mapping[int, int],
+        sampled: Sequence[int],
+    ) -> bool:
+        """Record a round; store its arrays only if it is a kept round.
+
+        Parameters
+        ----------
+        server_round : int
+            The round, 1-based.
+        global_model : mapping of str to ndarray
+            The global model the round started from.
+        updates : mapping of int to arrays
+            Each client's weights after local training minus ``global_model``.
+        num_examples : mapping of int to int
+            Each client's example count (same clients as ``updates``).
+        sampled : sequence of int
+            The clients sampled in the round.
+
+        Returns
+        -------
+        bool
+            Whether the arrays were stored.
+        """
+        if server_round in self._participation and server_round in self:
+            raise HistoryError(f"round {server_round} is already recorded")
+        self._participation[server_round] = tuple(sorted(int(c) for c in sampled))
+        if not self.keeps(server_round):
+            self._persist()
+            return False
+        self._store_round(
+            KeptRound(
+                round=server_round,
+                global_model=_copy(global_model),
+                updates={int(c): _copy(u) for c, u in updates.items()},
+                num_examples={int(c): int(n) for c, n in num_examples.items()},
+                sampled=tuple(sorted(int(c) for c in sampled)),
+            )
+        )
+        self._persist()
+        return True
+
+    def set_final_model(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Keep the global model at the end of training."""
+        self._final = _copy(arrays)
+        self._store_final(self._final)
+        self._persist()
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def rounds(self) -> list[int]:
+        """Kept rounds, ascending."""
+        return sorted(self._kept_ids())
+
+    @property
+    def participation(self) -> dict[int, tuple[int, ...]]:
+        """Clients sampled in each recorded round (all rounds, kept or not)."""
+        return dict(sorted(self._participation.items()))
+
+    @property
+    def num_rounds(self) -> int:
+        """Number of rounds recorded (kept or not)."""
+        return max(self._participation, default=0)
+
+    @property
+    def clients(self) -> list[int]:
+        """Every client that took part in some round."""
+        return sorted({c for s in self._participation.values() for c in s})
+
+    def _final_or_none(self) -> Arrays | None:
+        if self._final is None:
+            self._final = self._load_final()
+        return self._final
+
+    @property
+    def final_model(self) -> Arrays:
+        """The global model at the end of training."""
+        final = self._final_or_none()
+        if final is None:
+            raise HistoryError("the history holds no final model")
+        return final
+
+    @property
+    def initial_model(self) -> Arrays:
+        """The global model training started from (round 1 is always kept)."""
+        if 1 not in self:
+            raise HistoryError("round 1 is not in the history")
+        return self[1].global_model
+
+    def first_participation(self, client: int) -> int | None:
+        """The first round ``client`` was sampled in, or None."""
+        return next((r for r, s in sorted(self._participation.items()) if client in s), None)
+
+    def __contains__(self, server_round: object) -> bool:
+        return server_round in self._kept_ids()
+
+    def __len__(self) -> int:
+        return len(self._kept_ids())
+
+    def __iter__(self) -> Iterator[KeptRound]:
+        for r in self.rounds:
+            yield self[r]
+
+    def __getitem__(self, server_round: int) -> KeptRound:
+        if server_round not in self:
+            raise KeyError(
+                f"round {server_round} is not kept (kept rounds: {self.rounds}; "
+                f"delta_t = {self.delta_t})"
+            )
+        return self._load_round(server_round)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of array data held: kept global models and client updates."""
+        return sum(self._round_bytes(r) for r in self._kept_ids())
+
+    def bytes_of(self, *, global_models: bool = True, updates: bool = True) -> int:
+        """Bytes of the kept global models and/or the kept client updates.
+
+        Methods report what they need the server to keep: exact rollback needs only
+        the global models, FedEraser the updates (and the initial model).
+        """
+        g = sum(self._global_bytes(r) for r in self._kept_ids())
+        return (g if global_models else 0) + (self.nbytes - g if updates else 0)
+
+    def disk_bytes(self) -> int:
+        """Bytes the history takes on disk (0 unless the store is on disk)."""
+        return 0
+
+    # ------------------------------------------------------------------ disk copies
+    def save(self, path: str | Path) -> DiskHistory:
+        """Copy this history into a new disk history at ``path`` and return it.
+
+        Parameters
+        ----------
+        path : str or Path
+            An empty (or new) folder.
+
+        Returns
+        -------
+        DiskHistory
+            The copy, with the same rounds, participation and final model.
+        """
+        from fedunlearn.history.disk import DiskHistory
+
+        copy = DiskHistory(path, self.delta_t, self.parameter_keys)
+        for r in sorted(self._participation):
+            if r in self:
+                kept = self[r]
+                copy.record(r, kept.global_model, kept.updates, kept.num_examples, kept.sampled)
+            else:
+                copy.record_participation(r, self._participation[r])
+        final = self._final_or_none()
+        if final is not None:
+            copy.set_final_model(final)
+        return copy
+
+    @classmethod
+    def open(cls, path: str | Path) -> DiskHistory:
+        """Open a history written to disk (see :meth:`DiskHistory.open`)."""
+        from fedunlearn.history.disk import DiskHistory
+
+        return DiskHistory.open(path)

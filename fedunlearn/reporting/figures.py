@@ -1,0 +1,157 @@
+"""Figures of a run: curves per round, and the models side by side.
+
+The panels are shared with summaries over seeds (:mod:`fedunlearn.studies.summary`),
+which draw the same bars with error bars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fedunlearn.reporting.schema import RunMetrics
+from fedunlearn.reporting.tables import comparison_rows, forgotten_text
+
+ORIGINAL_COLOR, REFERENCE_COLOR, METHOD_COLOR = "#888888", "#2a9d8f", "#e76f51"
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def model_colors(labels: Sequence[str], reference: str) -> list[str]:
+    """Grey for the original model, green for the reference, orange for methods."""
+    return [
+        ORIGINAL_COLOR if m == "original" else REFERENCE_COLOR if m == reference else METHOD_COLOR
+        for m in labels
+    ]
+
+
+def bar_panel(
+    ax: Any,
+    labels: Sequence[str],
+    values: Sequence[float],
+    reference: str,
+    title: str,
+    errors: Sequence[float] | None = None,
+) -> None:
+    """One figure per model as bars, the reference's value as a dashed line."""
+    bars = ax.bar(
+        range(len(labels)),
+        values,
+        yerr=errors,
+        color=model_colors(labels, reference),
+        capsize=3 if errors is not None else 0,
+    )
+    if errors is None:
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    if reference in labels:
+        ref_value = values[list(labels).index(reference)]
+        ax.axhline(ref_value, color=REFERENCE_COLOR, linestyle="--", linewidth=1, label=reference)
+        ax.legend(fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+    ax.set_ylim(0, 1.1)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def cost_panel(
+    ax: Any,
+    points: Sequence[tuple[str, float, float, float]],
+    reference: str,
+) -> None:
+    """Each method's |attack-success gap to the reference| against its client epochs
+    relative to the reference: ``(label, relative cost, gap, gap error)`` points.
+
+    The cost axis is linear up to 0.01 and logarithmic above (so a server-only method,
+    at cost 0, has a place), and always spans the reference's cost of 1, however few
+    points there are.
+    """
+    drawn = [(label, x, y, e) for label, x, y, e in points if not math.isnan(x)]
+    for label, x, y, error in drawn:
+        ax.errorbar(x, y, yerr=error or None, fmt="o", color=METHOD_COLOR, capsize=3)
+        ax.annotate(label, (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.axvline(1.0, color=REFERENCE_COLOR, linestyle="--", linewidth=1, label=reference)
+    ax.set_xscale("symlog", linthresh=0.01)
+    ax.set_xlim(0, max([1.0, *(x for _, x, _, _ in drawn)]) * 2)
+    top = max([0.0, *(y + (e or 0) for _, _, y, e in drawn if not math.isnan(y))])
+    ax.set_ylim(-0.02, max(0.1, top * 1.15))
+    ax.set_xlabel(f"client epochs relative to {reference} (log above 0.01)")
+    ax.set_ylabel(f"|attack success - {reference}'s|")
+    ax.set_title("forgetting against cost")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+
+
+def plot_rounds(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Accuracy and canary attack success per round, one line per phase."""
+    plt = pyplot()
+    phases = list(dict.fromkeys(r["phase"] for r in rows))
+    has_asr = any(r.get("attack_success_rate") is not None for r in rows)
+    panels = [("accuracy", "clean test accuracy")]
+    if has_asr:
+        panels.append(("attack_success_rate", "canary attack success rate"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        for phase in phases:
+            pts = [
+                (r["round"], r[key]) for r in rows if r["phase"] == phase and r.get(key) is not None
+            ]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker="o", markersize=3, label=phase)
+        ax.set_xlabel("round of the phase")
+        ax.set_ylabel(label)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_comparison(metrics: RunMetrics, path: Path) -> None:
+    """Three panels: clean accuracy and canary attack success per model (the
+    reference as a line), and each method's attack-success gap against its cost."""
+    rows = comparison_rows(metrics)
+    if not rows:
+        return
+    plt = pyplot()
+    reference = metrics.reference
+    labels = [r["model"] for r in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    bar_panel(
+        axes[0], labels, [r["clean_accuracy"] for r in rows], reference, "clean test accuracy"
+    )
+    bar_panel(
+        axes[1],
+        labels,
+        [r["attack_success_rate"] for r in rows],
+        reference,
+        "canary attack success rate",
+    )
+    cost_panel(
+        axes[2],
+        [
+            (r["model"], r["client_epochs_relative"], abs(r["attack_success_rate_gap"]), 0.0)
+            for r in rows
+            if r["model"] not in ("original", reference)
+        ],
+        reference,
+    )
+    fig.suptitle(
+        f"{metrics.name} (seed {metrics.seed}): forgetting {forgotten_text(metrics.forgotten)}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)

@@ -1,0 +1,121 @@
+"""The comparison table: one row per audited model, against the reference.
+
+Rows hold a model's audit, its gaps to the reference, its cost relative to the
+reference and the history it needs (:func:`comparison_rows`); they go to
+``comparison.csv``, ``comparison.md``, the printed table, sweeps' ``results.csv`` and
+summaries over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from fedunlearn.reporting.schema import RunMetrics
+
+# acc: clean test accuracy; ASR: canary attack success rate; Δ: minus the reference's;
+# forgot acc: accuracy on the forgotten data; L2, KL: to the reference (KL on the
+# forgotten data); epochs/ref, time/ref: cost relative to the reference; hist MB: the
+# history the method needs the server to keep.
+COMPARISON_COLUMNS = (
+    ("clean_accuracy", "acc", "{:.3f}"),
+    ("clean_accuracy_gap", "Δacc", "{:+.3f}"),
+    ("attack_success_rate", "ASR", "{:.3f}"),
+    ("attack_success_rate_gap", "ΔASR", "{:+.3f}"),
+    ("forget_accuracy", "forgot acc", "{:.3f}"),
+    ("l2_to_reference", "L2", "{:.2f}"),
+    ("kl_to_reference", "KL", "{:.4f}"),
+    ("client_epochs", "epochs", "{:.1f}"),
+    ("client_epochs_relative", "epochs/ref", "{:.2f}"),
+    ("wall_seconds_relative", "time/ref", "{:.2f}"),
+    ("history_mb", "hist MB", "{:.2f}"),
+)
+"""Columns of the comparison table: gaps are the model minus the reference."""
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def comparison_rows(metrics: RunMetrics) -> list[dict[str, Any]]:
+    """One row per audited model (original, each method, the reference): its audit, its
+    gaps to the reference, its cost relative to the reference, the history it needs."""
+    if metrics.reference not in metrics.models:
+        return []
+    ref = metrics.models[metrics.reference]
+    needed = metrics.history.bytes_needed if metrics.history else {}
+    rows = []
+    for label, audit in metrics.models.items():
+        spent = metrics.cost.of(label)
+        rel = metrics.cost.relative_to_reference.get(label, {})
+        row: dict[str, Any] = {"model": label}
+        row.update({k: _number(v) for k, v in audit.items()})
+        for key in ("clean_accuracy", "attack_success_rate"):
+            row[f"{key}_gap"] = _number(audit.get(key)) - _number(ref.get(key))
+        row["client_epochs"] = _number(spent.get("client_epochs"))
+        row["rounds"] = _number(spent.get("rounds"))
+        row["wall_seconds"] = _number(spent.get("wall_seconds"))
+        row["client_epochs_relative"] = _number(rel.get("client_epochs"))
+        row["wall_seconds_relative"] = _number(rel.get("wall_seconds"))
+        row["history_mb"] = _number(needed.get(label)) / 1e6 if label in needed else float("nan")
+        rows.append(row)
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """Rows as CSV, every column any row has."""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_comparison(rows: list[dict[str, Any]], run_dir: Path) -> None:
+    """``comparison.csv`` (every column) and ``comparison.md`` (the table)."""
+    if not rows:
+        return
+    write_csv(rows, run_dir / "comparison.csv")
+    (run_dir / "comparison.md").write_text(markdown_table(rows))
+
+
+def fmt(value: Any, pattern: str) -> str:
+    """A figure as text; ``-`` for a missing or NaN one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return pattern.format(value)
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The comparison as a Markdown table."""
+    header = "| model | " + " | ".join(n for _, n, _ in COMPARISON_COLUMNS) + " |"
+    rule = "|---|" + "---:|" * len(COMPARISON_COLUMNS)
+    lines = [header, rule]
+    for r in rows:
+        cells = [fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS]
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def forgotten_text(forgotten: dict[str, Any]) -> str:
+    """What was forgotten, in words: ``client 0, 12 records of client 3``."""
+    return ", ".join(
+        [f"client {c}" for c in forgotten.get("clients", [])]
+        + [f"{len(i)} records of client {c}" for c, i in forgotten.get("records", {}).items()]
+    )
+
+
+def summary_table(metrics: RunMetrics) -> Table:
+    """One row per model: audit, gaps to the reference, cost, history needed."""
+    what = forgotten_text(metrics.forgotten)
+    table = Table(title=f"{metrics.name} (seed {metrics.seed}): forgetting {what}")
+    table.add_column("model")
+    for _, name, _ in COMPARISON_COLUMNS:
+        table.add_column(name, justify="right")
+    for r in comparison_rows(metrics):
+        table.add_row(r["model"], *(fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS))
+    return table

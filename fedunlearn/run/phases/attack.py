@@ -1,0 +1,64 @@
+"""Phase 6, release and attack: the models are released as ``[release]`` says (defence
+stage S3) and the attacker of ``[attack]`` (an outside observer, or an
+inference-attacker client) attacks them; the harness scores the attacks with the truth
+only it holds (:mod:`fedunlearn.evaluation.leakage`)."""
+
+from __future__ import annotations
+
+import traceback
+
+from fedunlearn.evaluation.candidates import LeakageUnavailableError
+from fedunlearn.evaluation.leakage import run_leakage_audit, write_leakage
+from fedunlearn.learning.arrays import Arrays
+from fedunlearn.reporting.schema import Leakage, RunMetrics
+from fedunlearn.run.context import ExperimentScope
+from fedunlearn.run.failures import is_fatal
+
+
+class ReleaseAndAttack:
+    """Run the leakage audit on every released model, when ``[attack]`` enables it."""
+
+    name = "attack"
+
+    def __init__(self, scope: ExperimentScope) -> None:
+        self.ctx, self.federation = scope.ctx, scope.federation
+        self.config, self.failures = scope.config, scope.failures
+
+    def run(self, models: dict[str, Arrays], reference: str, metrics: RunMetrics) -> None:
+        """Attack ``models`` (``original`` among them); put the results, or why there are
+        none, into ``metrics`` and the run folder."""
+        config = self.config
+        if not config.attack.enabled or len(models) <= 1:
+            return
+        self.ctx.progress.note(
+            f"leakage audit: {config.attack.attacker} attacks {len(models)} models"
+        )
+        try:
+            leakage = run_leakage_audit(
+                config,
+                self.ctx.world,
+                models,
+                self.federation.forgotten,
+                self.ctx.new_model,
+                self.ctx.grid,
+                self.federation.registry,
+            )
+        except LeakageUnavailableError as err:
+            # The other results stand; say why there is no leakage figure.
+            self.ctx.progress.note(f"leakage audit skipped: {err}")
+            metrics.attacks = Leakage(skipped=str(err))
+            return
+        except Exception as err:
+            if is_fatal(err):
+                raise
+            # A broken attack must not cost the audit's results.
+            summary = f"{type(err).__name__}: {err}"
+            self.ctx.progress.note(f"[red]leakage audit failed[/]: {summary}")
+            metrics.attacks = Leakage(failed=summary)
+            self.failures.step_failed("leakage audit", "leakage", summary, traceback.format_exc())
+            return
+        metrics.attacks = Leakage(leakage.metrics, leakage.setup)
+        for label in models:
+            if label != "original":
+                metrics.add_columns(label, leakage.columns_for(label, reference))
+        write_leakage(leakage, self.failures.run_dir, config.output.figures)
