@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from fedunlearn.config.experiment import ExperimentConfig, describe
 from fedunlearn.config.options import ConfigError
@@ -81,9 +82,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fedunlearn`` console script."""
     args = _parser().parse_args(argv)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # messages wrap in the terminal, not in logs
     if args.command == "config":
-        print(describe())
+        from fedunlearn.run.components import describe_plugins
+
+        print(describe() + "\n" + describe_plugins())
         return 0
     try:
         if args.command == "sweep":
@@ -97,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             from fedunlearn.run.components import resolve_components
 
-            resolve_components(config)
+            components = resolve_components(config)
             print(f"{args.config}: valid")
+            for label, reason in components.skipped.items():
+                print(f"  {label} will not run: {reason}")
             return 0
         if args.command == "compare":
             from fedunlearn.studies.compare import compare
@@ -110,11 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
         simulate(config, show_progress=not args.quiet)
         return 0
-    except ConfigError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False)
-        return 2
-    except (FileNotFoundError, ReportError) as err:
-        console.print(f"[red]error:[/] {err}", highlight=False)
+    except (ConfigError, FileNotFoundError, ReportError) as err:
+        # escape(): "[section]" in a message is text, not rich markup.
+        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; what was computed is in the run folder")

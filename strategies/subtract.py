@@ -28,9 +28,9 @@ import torch
 from torch import nn
 
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.evaluation.metrics import parameter_distance
 from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays, load_arrays, model_to_arrays, to_record
+from fedunlearn.learning.metrics import parameter_distance
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 

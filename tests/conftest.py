@@ -8,6 +8,7 @@ import pytest
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.run.experiment import ExperimentResult
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +40,13 @@ def small_config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
 @pytest.fixture
 def small(tmp_path: Path) -> ExperimentConfig:
     return small_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> ExperimentResult:
+    """One run of the small experiment (FedEraser and retraining, history every other
+    round), shared by the tests that only read its results."""
+    from fedunlearn.apps.simulation import simulate
+
+    tmp = tmp_path_factory.mktemp("small-run")
+    return simulate(small_config(tmp, "history.delta_t=2"), show_progress=False)

@@ -9,7 +9,7 @@ import pytest
 from fedunlearn.strategies.federaser import FedEraser
 from flwr.common.config import flatten_dict
 
-from fedunlearn.config.experiment import ExperimentConfig, describe
+from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
 from fedunlearn.run.components import resolve_components
 
@@ -135,9 +135,3 @@ def test_resolved_config_toml_reloads_to_the_same_config(tmp_path: Path) -> None
     path = tmp_path / "c.toml"
     path.write_text(config.to_toml())
     assert ExperimentConfig.from_toml(path) == config
-
-
-def test_describe_lists_every_section() -> None:
-    text = describe()
-    for section in ("[data]", "[training]", "[unlearning]", "[history]", "[canary]"):
-        assert section in text

@@ -9,7 +9,7 @@ import pytest
 
 from fedunlearn.data.canary import apply_trigger, plant_canary, triggered_test_set
 from fedunlearn.data.datasets import ArrayDataset, load_dataset, train_test
-from fedunlearn.evaluation.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
+from fedunlearn.learning.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
 
 
 def test_builtin_datasets_load_offline_as_scaled_images() -> None:

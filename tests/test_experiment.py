@@ -11,12 +11,14 @@ import pytest
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.federation.registry import FederationError
 from fedunlearn.reporting.schema import RunMetrics
+from fedunlearn.run.experiment import ExperimentResult
 from tests.conftest import small_config
 
 
-def test_pipeline_unlearns_the_requester_and_writes_every_output(tmp_path: Path) -> None:
-    config = small_config(tmp_path, "history.delta_t=2")
-    result = simulate(config, show_progress=False)
+def test_pipeline_unlearns_the_requester_and_writes_every_output(
+    small_run: ExperimentResult,
+) -> None:
+    result = small_run
     run = result.run_dir
     for name in ("config.toml", "metrics.json", "rounds.csv", "rounds.png", "comparison.png"):
         assert (run / name).is_file(), name
@@ -71,14 +73,15 @@ def test_without_requests_nothing_is_unlearned(tmp_path: Path) -> None:
     assert metrics.forgotten_clients == [] and metrics.models == {}
 
 
-def test_same_seed_gives_the_same_metrics(tmp_path: Path) -> None:
-    a = simulate(
-        small_config(tmp_path, "output.run_dir=" + str(tmp_path / "a")), show_progress=False
-    )
-    b = simulate(
-        small_config(tmp_path, "output.run_dir=" + str(tmp_path / "b")), show_progress=False
-    )
-    assert a.metrics.models == b.metrics.models
+def test_same_seed_gives_the_same_metrics(small_run: ExperimentResult, tmp_path: Path) -> None:
+    config = small_run.config.with_overrides([f"output.run_dir={tmp_path}"])
+    again = simulate(config, show_progress=False)
+    assert again.metrics.models == small_run.metrics.models
+
+    def untimed(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert untimed(again.rounds) == untimed(small_run.rounds)
 
 
 def test_a_failing_client_stops_the_run_and_keeps_what_was_done(tmp_path: Path) -> None:

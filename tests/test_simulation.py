@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fedunlearn.apps.simulation import simulate
-from fedunlearn.evaluation.metrics import parameter_distance
+from fedunlearn.learning.metrics import parameter_distance
 from tests.conftest import small_config
 
 

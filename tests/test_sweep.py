@@ -294,3 +294,31 @@ def test_report_draws_roc_curves_per_parameter_combination(tmp_path: Path, monke
             assert line.get_label() == "federaser (2 seeds)"
             # Seeds averaged within the combination; the other mode's curves not mixed in.
             assert line.get_ydata()[50] == pytest.approx(expected)
+
+
+def test_report_pairs_each_attack_with_its_honest_control(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    key = "roles.malicious-unlearner.control"
+    rows = [
+        {
+            "run_id": f"s{seed}-{control}",
+            key: control,
+            "seed": seed,
+            "method": "retrain",
+            "clean_accuracy": 0.9,
+            "original_clean_accuracy": 0.95,
+            "client_epochs": 30.0 if control else 90.0,
+        }
+        for seed in (0, 1)
+        for control in (False, True)
+    ]
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "sweep.json").write_text(json.dumps({"grid": {key: [False, True]}}))
+    text = write_report(out).read_text()
+    assert "## Malicious unlearning against an honest control" in text
+    # Flooding made every unlearning cost 3x its control, on both seeds.
+    assert "| retrain | 2 |" in text and "| 3.000 ± 0.000 |" in text

@@ -13,13 +13,12 @@ removed" (or "is a member"). The harness, which alone knows the truth, turns sco
   models trained on the attacker's own data;
 * :class:`~fedunlearn.attacks.deletion.DeletionInference`: which records, or which
   client, was removed;
-* :mod:`~fedunlearn.evaluation.leakage`: the leakage audit that runs them all on every
-  released model (candidates and truth in :mod:`~fedunlearn.attacks.candidates`, the
-  client attacker's messages in :mod:`~fedunlearn.attacks.wire`).
+* :class:`~fedunlearn.attacks.attacker.Attacker`: runs them all on every model it may
+  query; :mod:`~fedunlearn.attacks.wire` carries a client attacker's query and scores.
+  The harness's side, which holds the truth, is :mod:`fedunlearn.evaluation.leakage`.
 
-May import: :mod:`fedunlearn.config`, :mod:`fedunlearn.data`, :mod:`fedunlearn.learning`,
-:mod:`fedunlearn.evaluation`, :mod:`fedunlearn.federation`, :mod:`fedunlearn.unlearning`
-(forget sets), :mod:`fedunlearn.defenses` (released weights).
+May import: :mod:`fedunlearn.data`, :mod:`fedunlearn.learning` (never the harness's
+truth in :mod:`fedunlearn.data.world` or :mod:`fedunlearn.evaluation`).
 """
 
 from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess

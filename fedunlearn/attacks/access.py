@@ -8,8 +8,8 @@ from typing import Protocol
 import numpy as np
 from torch import nn
 
-from fedunlearn.evaluation.metrics import log_softmax
 from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.metrics import log_softmax
 from fedunlearn.learning.training import predict_logits
 
 

@@ -283,7 +283,7 @@ def describe() -> str:
     """Every config key with its default, meaning and allowed values (``fedunlearn
     config``)."""
     lines = [
-        "name = 'default'   # run name, part of the run folder",
+        'name = "default"   # run name, part of the run folder',
         "seed = 0   # the seed of everything (>= 0)",
     ]
     for section, cls in SECTIONS.items():

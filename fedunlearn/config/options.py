@@ -186,13 +186,20 @@ def describe_options(cls: type, section: str) -> list[str]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         allowed = _allowed(meta)
-        lines.append(f"{f.name} = {default!r}   # {meta['help']}{allowed}")
+        lines.append(f"{f.name} = {toml_value(default)}   # {meta['help']}{allowed}")
     return lines
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as it is written in TOML (``true``, ``"iid"``, ``[0, 3]``)."""
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
 def _allowed(meta: Mapping[str, Any]) -> str:
     if meta.get("choices") is not None:
-        return " (one of " + ", ".join(repr(c) for c in meta["choices"]) + ")"
+        return " (one of " + ", ".join(toml_value(c) for c in meta["choices"]) + ")"
     bounds = [
         f"{word} {meta[op]}"
         for op, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))

@@ -213,7 +213,7 @@ class AttackConfig:
 
 @dataclass(frozen=True)
 class PrivacyConfig:
-    """``[privacy]``: differential privacy of training (see :mod:`fedunlearn.privacy`).
+    """``[privacy]``: differential privacy of training (see :mod:`fedunlearn.defenses.privacy`).
 
     ``local``: every client trains with Opacus DP-SGD (clip per-sample gradients to
     ``max_grad_norm``, add noise ``noise_multiplier``, or the noise that makes training

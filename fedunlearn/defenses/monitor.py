@@ -29,8 +29,8 @@ from torch import nn
 
 from fedunlearn.data.canary import FLAT_CORNERS, IMAGE_CORNERS, apply_trigger
 from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.evaluation.metrics import accuracy
 from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.metrics import accuracy
 from fedunlearn.learning.training import predict_logits
 
 SCAN_SIZES = (2, 4, 6)  # square sides, fixed: the server knows no attacker's trigger

@@ -1,8 +1,13 @@
-"""Measuring models: metrics, the audit against the reference, per-round evaluation.
+"""The harness's measurements: the audit against the reference, per-round evaluation,
+and the leakage audit that scores attacks with the truth only the harness holds.
 
-Owns: accuracy, attack success, KL and parameter distance (:mod:`.metrics`); the
-audit of models against the retrained reference (:mod:`.auditor`); the server-side
-evaluation after every round and the round log (:mod:`.rounds`).
+Owns: the audit of models against the retrained reference (:mod:`.auditor`); the
+server-side evaluation after every round and the round log (:mod:`.rounds`); the
+leakage audit (:mod:`.leakage`) and its candidate records with their truth
+(:mod:`.candidates`). The attacker's side lives in :mod:`fedunlearn.attacks` and
+never imports this package.
 
-May import: :mod:`fedunlearn.learning`, :mod:`fedunlearn.data`.
+May import: :mod:`fedunlearn.attacks`, :mod:`fedunlearn.config`, :mod:`fedunlearn.data`,
+:mod:`fedunlearn.defenses`, :mod:`fedunlearn.federation`, :mod:`fedunlearn.learning`,
+:mod:`fedunlearn.seeding`, :mod:`fedunlearn.unlearning`.
 """

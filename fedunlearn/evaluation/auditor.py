@@ -25,8 +25,8 @@ import numpy as np
 from torch import nn
 
 from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.evaluation.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
 from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
 from fedunlearn.learning.training import predict_logits
 
 

@@ -42,9 +42,9 @@ from fedunlearn.evaluation.candidates import (
     build_candidates,
     split_held_out,
 )
-from fedunlearn.evaluation.metrics import accuracy
 from fedunlearn.federation.registry import ClientRegistry, send_and_check
 from fedunlearn.learning.arrays import Arrays
+from fedunlearn.learning.metrics import accuracy
 from fedunlearn.seeding import derive_seed
 from fedunlearn.unlearning.requests import ForgetSet
 

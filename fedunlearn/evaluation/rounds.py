@@ -15,9 +15,9 @@ from flwr.app import ArrayRecord, MetricRecord
 from torch import nn
 
 from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.evaluation.metrics import accuracy, attack_success_rate
 from fedunlearn.federation.trainer import EvaluateFn
 from fedunlearn.learning.arrays import Arrays, from_record, load_arrays
+from fedunlearn.learning.metrics import accuracy, attack_success_rate
 from fedunlearn.learning.training import predict_logits
 
 RoundCallback = Callable[[str, dict[str, float]], None]

@@ -5,5 +5,5 @@ report, sweeps and summaries read (:mod:`.schema`); writing the results folder
 (:mod:`.folder`); the comparison table (:mod:`.tables`); figures (:mod:`.figures`);
 the summary printed at the end (:mod:`.console`); progress bars (:mod:`.progress`).
 
-May import: :mod:`fedunlearn.config` only. It never imports the run that fills it.
+May import: nothing else of fedunlearn. It never imports the run that fills it.
 """

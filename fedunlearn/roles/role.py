@@ -180,7 +180,7 @@ class ClientRole:
         self, model: nn.Module, data: ArrayDataset, instruction: TrainInstruction, seed: int
     ) -> LocalTrainingResult:
         """One round of DP-SGD; the accountant history of this phase grows in the
-        client's state (see :mod:`fedunlearn.privacy`)."""
+        client's state (see :mod:`fedunlearn.defenses.privacy`)."""
         p = self.config.privacy
         history = load_history(self.setup.state, instruction.phase)
         result, history = train_privately(
@@ -221,7 +221,7 @@ class ClientRole:
         return []
 
     def commitment(self) -> list[bytes]:
-        """Digests of the records it holds, sent when it joins (:mod:`fedunlearn.commitment`)."""
+        """Digests of the records it holds, sent when it joins (:mod:`fedunlearn.defenses.commitment`)."""
         return commit(client_secret(self.setup.state), self.setup.data.ids)
 
     def request_records(self, record_ids: Sequence[int]) -> UnlearningRequest:
@@ -231,7 +231,7 @@ class ClientRole:
         return UnlearningRequest(self.client_id, ids, proofs)
 
     def attack(self, content: RecordDict) -> RecordDict:
-        """Answer a ``query.attack`` (see :mod:`fedunlearn.leakage`). Only inference
+        """Answer a ``query.attack`` (see :mod:`fedunlearn.evaluation.leakage`). Only inference
         attackers attack; any other role refuses."""
         raise PermissionError(f"client {self.client_id} ({self.name}) does not attack")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.config.options import ConfigError
+from fedunlearn.config.options import ConfigError, describe_options, toml_value
 from fedunlearn.federation.recording import RecordingFedAvg
 from fedunlearn.federation.trainer import TrainerFactory, trainer_problems
 from fedunlearn.plugins import PluginError, available, load_plugin
@@ -59,6 +61,7 @@ def resolve_components(config: ExperimentConfig) -> Components:
     problems: list[str] = []
     u = config.unlearning
     names, everything = method_names(config)
+    every = set(available("method")) if everything else set()
     if not names:
         problems.append("unlearning.methods is empty; name at least one method (or 'all')")
     methods: dict[str, UnlearningMethod] = {}
@@ -73,8 +76,13 @@ def resolve_components(config: ExperimentConfig) -> Components:
         except ConfigError as err:
             problems += err.problems
             continue
-        problems += method.check(config)
+        method_problems = method.check(config)
         label = label_of(name, method)
+        if everything and method_problems and name in every and name != u.reference:
+            # "all" means every method that can run here; say why the others do not.
+            skipped[label] = "; ".join(method_problems)
+            continue
+        problems += method_problems
         if name == u.reference:
             reference, reference_label = method, label
             if not type(method).exact:
@@ -137,3 +145,26 @@ def resolve_components(config: ExperimentConfig) -> Components:
         skipped=skipped,
         roles=roles,
     )
+
+
+def describe_plugins() -> str:
+    """The options of every registered method and role, as config tables with their
+    defaults (the tail of ``fedunlearn config``)."""
+    lines = ["", "# Options of each unlearning method: [unlearning.<method>]"]
+    for name in available("method"):
+        cls = load_plugin("method", name)
+        params = inspect.signature(cls.__init__).parameters.values()
+        options = [p for p in params if p.name != "self" and p.default is not p.empty]
+        summary = (inspect.getdoc(cls) or "").split("\n")[0]
+        lines += ["", f"[unlearning.{name}]   # {summary}"]
+        lines += [f"{p.name} = {toml_value(p.default)}" for p in options] or ["# (no options)"]
+    lines += ["", "# Options of each client role: [roles.<role>]"]
+    for name in available("role"):
+        cls = load_role(name)
+        summary = (inspect.getdoc(cls) or "").split("\n")[0]
+        if cls.Options is None:
+            lines += ["", f"[roles.{name}]   # {summary}", "# (no options)"]
+        else:
+            lines += ["", *describe_options(cls.Options, f"roles.{name}")]
+            lines[-len(dataclasses.fields(cls.Options)) - 1] += f"   # {summary}"
+    return "\n".join(lines)

@@ -41,12 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.identity import config_hash
 from fedunlearn.config.identity import run_id as make_run_id
-from fedunlearn.config.options import ConfigError
+from fedunlearn.config.options import ConfigError, toml_value
 from fedunlearn.reporting.schema import RunMetrics
 from fedunlearn.run.components import resolve_components
 
@@ -212,8 +210,8 @@ class Sweep:
                     problems.append(f"two combinations are the same run: {params!r}")
                     continue
                 run_dir = (self.out / "runs" / run_id).resolve()
-                assignments = [f"{k}={_toml_value(v)}" for k, v in params.items()]
-                assignments += [f"seed={seed}", f"output.run_dir={_toml_value(str(run_dir))}"]
+                assignments = [f"{k}={toml_value(v)}" for k, v in params.items()]
+                assignments += [f"seed={seed}", f"output.run_dir={toml_value(str(run_dir))}"]
                 try:
                     config = self.base.with_overrides(assignments)
                     resolve_components(config)
@@ -225,10 +223,6 @@ class Sweep:
         if problems:
             raise ConfigError(sorted(set(problems)), "sweep")
         return runs
-
-
-def _toml_value(value: Any) -> str:
-    return tomli_w.dumps({"v": value}).partition("=")[2].strip()
 
 
 def _canonical(value: Any) -> str:

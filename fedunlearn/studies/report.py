@@ -142,8 +142,9 @@ def write_report(folder: str | Path) -> Path:
             cells.append(_fmt(mean, std, len(members)))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    if "malicious.control" in params:
-        lines += threat_effects(rows, [p for p in params if p != "malicious.control"])
+    control = next((p for p in params if p.rsplit(".", 1)[-1] == "control"), None)
+    if control is not None:
+        lines += threat_effects(rows, control, [p for p in params if p != control])
     figures = plot_metrics(rows, params, metrics, folder)
     tradeoff = plot_tradeoff(rows, params, folder)
     for figure in [*figures, tradeoff]:
@@ -346,9 +347,10 @@ THREAT_COLUMNS = (
 )
 
 
-def threat_effects(rows: list[dict[str, Any]], others: list[str]) -> list[str]:
-    """Attack against control (``malicious.control``), paired by seed and method: each
-    figure under attack and under control, and the cost multiplier attack / control."""
+def threat_effects(rows: list[dict[str, Any]], control: str, others: list[str]) -> list[str]:
+    """Attack against control (a swept role option named ``control``, such as
+    ``roles.malicious-unlearner.control``), paired by seed and method: each figure under
+    attack and under control, and the cost multiplier attack / control."""
     for row in rows:
         row["accuracy_change"] = row.get("clean_accuracy", float("nan")) - row.get(
             "original_clean_accuracy", float("nan")
@@ -356,7 +358,7 @@ def threat_effects(rows: list[dict[str, Any]], others: list[str]) -> list[str]:
     pairs: dict[tuple, dict[bool, dict[str, Any]]] = {}
     for row in rows:
         key = (*(_setting(row, p) for p in others), row["method"], row["seed"])
-        pairs.setdefault(key, {})[str(row["malicious.control"]).lower() == "true"] = row
+        pairs.setdefault(key, {})[str(row[control]).lower() == "true"] = row
     groups: dict[tuple, list[dict[bool, dict[str, Any]]]] = {}
     for key, pair in pairs.items():
         if len(pair) == 2:

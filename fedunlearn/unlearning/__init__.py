@@ -2,7 +2,7 @@
 
 Owns: what a client asks to forget and the server's forget sets (:mod:`.requests`);
 :class:`~.method.UnlearningMethod` with its job and outcome (:mod:`.method`); loading a
-method by name with its options (:mod:`.loading`); FedEraser's calibration and L-BFGS
+method by name with its options (:func:`~.method.make_method`); FedEraser's calibration and L-BFGS
 products (:mod:`.calibration`, :mod:`.lbfgs`). Concrete methods live in
 ``fedunlearn.strategies`` and are found by name, never imported here.
 

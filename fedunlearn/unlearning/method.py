@@ -5,7 +5,7 @@ forget, the federation to talk to) and returns an :class:`UnlearningOutcome` (th
 unlearned model and what it cost). Methods live under ``strategies/``, one module
 each, and are found by alias or dotted path (see :mod:`fedunlearn.plugins`).
 
-A minimal method, selected with ``[unlearning] method = "my_lab.methods:KeepOriginal"``::
+A minimal method, selected with ``[unlearning] methods = ["my_lab.methods:KeepOriginal"]``::
 
     from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
 

@@ -44,7 +44,7 @@ class UnlearningRequest:
     target_client: int
     record_ids: tuple[int, ...] = ()
     proofs: tuple[bytes, ...] = ()
-    """Commitment openings of ``record_ids`` (see :mod:`fedunlearn.commitment`)."""
+    """Commitment openings of ``record_ids`` (see :mod:`fedunlearn.defenses.commitment`)."""
 
     @property
     def whole_client(self) -> bool:
