@@ -1,31 +1,57 @@
-"""fedunlearn: simulate federated unlearning, its attacks and defenses, on Flower.
+"""fedunlearn: federated unlearning, its attacks and defenses, on Flower.
 
-The entry points:
+In your own Flower app:
+
+* :class:`RecordingFedAvg`: Flower's FedAvg that keeps the update history (put it on
+  your strategy line); :class:`RecordingMixin` does the same for other FedAvg-family
+  strategies;
+* :func:`unlearn`: forget clients (or records) from the trained model with any method,
+  retraining (the exact reference) included, from your ServerApp's ``main``;
+* :func:`audit`: the unlearned models side by side against retraining;
+* :class:`UnlearningContract`: what a ClientApp reads and says back to serve every
+  method (docs/client-contract.md).
+
+fedunlearn's own federation, for studies:
 
 * :class:`ExperimentConfig`: one experiment, loaded from TOML and validated;
 * :func:`simulate`: run it on a simulated federation and get the audit back;
-* :class:`UpdateHistory`: what the server keeps while training;
-* :class:`UnlearningMethod`: the interface every unlearning method implements;
-* :class:`ClientRole`: the base class of client roles.
+* :class:`UnlearningMethod`, :class:`ClientRole`: what methods and roles subclass;
+* :class:`UpdateHistory`: what the server keeps while training.
 """
 
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
-from fedunlearn.history import UpdateHistory
+from fedunlearn.evaluation.auditor import audit_models as audit
+from fedunlearn.federation.contract import ContractError, UnlearningContract
+from fedunlearn.federation.recording import RecordingFedAvg, RecordingFedProx, RecordingMixin
+from fedunlearn.history import DiskHistory, MemoryHistory, UpdateHistory
 from fedunlearn.roles.role import ClientRole
+from fedunlearn.unlearning.api import UnlearningResult, unlearn
 from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.unlearning.requests import ForgetSet
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClientRole",
     "ConfigError",
+    "ContractError",
+    "DiskHistory",
     "ExperimentConfig",
+    "ForgetSet",
+    "MemoryHistory",
+    "RecordingFedAvg",
+    "RecordingFedProx",
+    "RecordingMixin",
+    "UnlearningContract",
     "UnlearningJob",
     "UnlearningMethod",
     "UnlearningOutcome",
+    "UnlearningResult",
     "UpdateHistory",
     "__version__",
+    "audit",
     "simulate",
+    "unlearn",
 ]

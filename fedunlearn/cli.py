@@ -19,6 +19,8 @@ from rich.markup import escape
 
 from fedunlearn.config.experiment import ExperimentConfig, describe
 from fedunlearn.config.options import ConfigError
+from fedunlearn.data.datasets import DataError
+from fedunlearn.data.partition import PartitionError
 from fedunlearn.studies.report import ReportError
 
 
@@ -98,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = _load(args.config, args.overrides)
         if args.command == "check":
-            from fedunlearn.run.components import resolve_components
+            from fedunlearn.run.check import check_experiment
 
-            components = resolve_components(config)
+            lines = check_experiment(config)
             print(f"{args.config}: valid")
-            for label, reason in components.skipped.items():
-                print(f"  {label} will not run: {reason}")
+            for line in lines:
+                print(f"  {line}")
             return 0
         if args.command == "compare":
             from fedunlearn.studies.compare import compare
@@ -115,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
         simulate(config, show_progress=not args.quiet)
         return 0
-    except (ConfigError, FileNotFoundError, ReportError) as err:
+    except (ConfigError, FileNotFoundError, ReportError, DataError, PartitionError) as err:
         # escape(): "[section]" in a message is text, not rich markup.
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
         return 2

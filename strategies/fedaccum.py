@@ -24,6 +24,8 @@ class FedAccum(UnlearningMethod):
     """Accumulate the remaining clients' stored updates (no options)."""
 
     name = "fedaccum"
+    needs_weighted_mean = True
+    trains_clients = False
 
     def history_bytes(self, history: UpdateHistory) -> int:
         return history.bytes_of(global_models=False) + nbytes(history.initial_model)

@@ -29,8 +29,9 @@ rounds as there are kept rounds.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
+
+from flwr.app import MetricRecord
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
@@ -87,7 +88,7 @@ class CalibratedRollback(RecordingFedAvg):
     def _reused(self, server_round: int) -> bool:
         return self.reuse_first_round and self._replayed(server_round) == 1
 
-    def clients_for_round(self, server_round: int) -> list[int]:
+    def clients_for_round(self, server_round: int, arrays: Arrays) -> list[int]:
         kept = self._kept(server_round)
         remaining = [c for c in kept.clients if c not in self.exclude]
         if self._reused(server_round):
@@ -95,9 +96,13 @@ class CalibratedRollback(RecordingFedAvg):
             return [c for c in remaining if c in self.forget_records]
         return remaining
 
-    def aggregate_replies(
+    def aggregate(
         self, server_round: int, start: Arrays, replies: list[ClientReply]
-    ) -> Arrays:
+    ) -> tuple[Arrays, MetricRecord | None]:
+        return self.calibrated(server_round, start, replies), self.summarise(replies)
+
+    def calibrated(self, server_round: int, start: Arrays, replies: list[ClientReply]) -> Arrays:
+        """The calibrated model after replaying kept round ``kept_rounds[server_round-1]``."""
         kept = self._kept(server_round)
         remaining = [c for c in kept.clients if c not in self.exclude]
         if not remaining:  # only forgotten clients took part: nothing to replay
@@ -115,7 +120,7 @@ class CalibratedRollback(RecordingFedAvg):
                             granularity=self.granularity,
                         )
                     )
-                    weights.append(fresh[c].report.num_examples)
+                    weights.append(fresh[c].num_examples)
                 else:
                     steps.append(kept.updates[c])
                     weights.append(kept.num_examples[c])
@@ -124,7 +129,7 @@ class CalibratedRollback(RecordingFedAvg):
             start,
             kept.updates,
             {r.client_id: r.weights for r in replies},
-            {r.client_id: r.report.num_examples for r in replies},
+            {r.client_id: r.num_examples for r in replies},
             parameter_keys=self.source.parameter_keys,
             granularity=self.granularity,
         )
@@ -152,6 +157,7 @@ class FedEraser(UnlearningMethod):
     name = "federaser"
     phase = "calibrate"
     supports_records = True
+    needs_weighted_mean = True
 
     def __init__(
         self,
@@ -182,6 +188,24 @@ class FedEraser(UnlearningMethod):
             ]
         return []
 
+    def history_problems(self, history: UpdateHistory) -> list[str]:
+        problems = super().history_problems(history)
+        if self.delta_t and self.delta_t % history.delta_t:
+            problems.append(
+                f"federaser's delta_t ({self.delta_t}) must be a multiple of the "
+                f"history's delta_t ({history.delta_t})"
+            )
+        return problems
+
+    def client_needs(self, job: UnlearningJob) -> dict[int, set[str]]:
+        """Calibrating clients train ``r`` of their epochs: below 1 they must honour
+        the contract (and owners of forgotten records always)."""
+        needs = super().client_needs(job)
+        if self.r != 1:
+            for client in job.remaining:
+                needs.setdefault(client, set()).add("honours_contract")
+        return needs
+
     def history_bytes(self, history: UpdateHistory) -> int:
         """The kept client updates and the initial model."""
         return history.bytes_of(global_models=False) + nbytes(history.initial_model)
@@ -196,20 +220,16 @@ class FedEraser(UnlearningMethod):
 
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         rounds = self.replayed_rounds(job.history)
-        instruction = replace(
-            job.instruction, epochs=self.r * job.instruction.epochs, phase="calibrate"
-        )
-        strategy = CalibratedRollback(
-            registry=job.registry,
-            instruction=instruction,
-            sampling=job.sampling,
+        strategy = job.make_trainer(
+            phase=self.phase,
+            epochs_scale=self.r,
+            strategy_class=CalibratedRollback,
             seed=derive_seed(job.seed, "federaser-calibration"),
-            exclude=job.forget.clients,
-            forget_records=job.forget.record_map,
             kept_rounds=rounds,
             source=job.history,
             granularity=self.norm,
             reuse_first_round=self.reuse_first_round,
         )
-        details = {"replayed_rounds": rounds, "calibration_epochs": instruction.epochs}
+        epochs = job.instruction.epochs * self.r if job.instruction else None
+        details = {"replayed_rounds": rounds, "calibration_epochs": epochs}
         return run_rounds(job, strategy, job.initial, len(rounds), details)

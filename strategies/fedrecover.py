@@ -24,17 +24,15 @@ rounds with the defaults. Whole clients only.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType
-from flwr.serverapp import Grid
+from flwr.app import MetricRecord
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.recording import ClientReply, RecordingFedAvg
 from fedunlearn.history import UpdateHistory
-from fedunlearn.learning.arrays import Arrays, add, from_record, subtract, weighted_average
+from fedunlearn.learning.arrays import Arrays, add, subtract, weighted_average
 from fedunlearn.unlearning.lbfgs import curvature_ok, lbfgs_product
 from fedunlearn.unlearning.method import (
     UnlearningJob,
@@ -100,12 +98,10 @@ class RecoveryRounds(RecordingFedAvg):
         # U' = U - B s (B approximates the Jacobian of the pseudo-gradient -U).
         return _unflat(_flat(stored, self.keys) - correction, stored, self.keys)
 
-    def configure_train(
-        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
-    ) -> list[Message]:
+    def clients_for_round(self, server_round: int, arrays: Arrays) -> list[int]:
+        """The clients that compute an exact update; the others' are estimated."""
         kept = self.source[server_round]
-        current = from_record(arrays)
-        shift = _flat(current, self.keys) - _flat(kept.global_model, self.keys)
+        shift = _flat(arrays, self.keys) - _flat(kept.global_model, self.keys)
         self.estimates = {}
         exact: list[int] = []
         for client in self._remaining(server_round):
@@ -122,10 +118,7 @@ class RecoveryRounds(RecordingFedAvg):
         self._shift = shift
         self.client_updates_computed += len(exact)
         self.client_updates_estimated += len(self.estimates)
-        self._round_start[server_round] = current
-        messages = self.make_messages(server_round, arrays, config, exact, MessageType.TRAIN)
-        self._sent[("train", server_round)] = messages
-        return messages
+        return exact
 
     def _abnormal(self, estimate: Arrays, stored: Arrays) -> bool:
         if self.abnormal_threshold <= 0:
@@ -133,9 +126,9 @@ class RecoveryRounds(RecordingFedAvg):
         limit = self.abnormal_threshold * np.max(np.abs(_flat(stored, self.keys)))
         return bool(np.max(np.abs(_flat(estimate, self.keys))) > limit)
 
-    def aggregate_replies(
+    def aggregate(
         self, server_round: int, start: Arrays, replies: list[ClientReply]
-    ) -> Arrays:
+    ) -> tuple[Arrays, MetricRecord | None]:
         kept = self.source[server_round]
         updates: dict[int, Arrays] = dict(self.estimates)
         counts = {c: kept.num_examples[c] for c in updates}
@@ -148,13 +141,13 @@ class RecoveryRounds(RecordingFedAvg):
                 pairs.append((self._shift.copy(), y))
                 del pairs[: -self.buffer]
             updates[reply.client_id] = exact
-            counts[reply.client_id] = reply.report.num_examples
+            counts[reply.client_id] = reply.num_examples
+        metrics = self.summarise(replies)
         if not updates:
-            return start
+            return start, metrics
         clients = sorted(updates)
-        return add(
-            start, weighted_average([updates[c] for c in clients], [counts[c] for c in clients])
-        )
+        weights = [counts[c] for c in clients]
+        return add(start, weighted_average([updates[c] for c in clients], weights)), metrics
 
 
 class FedRecover(UnlearningMethod):
@@ -177,6 +170,7 @@ class FedRecover(UnlearningMethod):
 
     name = "fedrecover"
     phase = "recover"
+    needs_weighted_mean = True
 
     def __init__(
         self,
@@ -216,6 +210,15 @@ class FedRecover(UnlearningMethod):
             ]
         return []
 
+    def history_problems(self, history: UpdateHistory) -> list[str]:
+        problems = super().history_problems(history)
+        if history.delta_t != 1 or len(history.rounds) != history.num_rounds:
+            problems.append(
+                "fedrecover needs every training round in the history (delta_t = 1, "
+                f"it is {history.delta_t})"
+            )
+        return problems
+
     def exact_rounds(self, rounds: int) -> set[int]:
         """Rounds the clients compute exactly under the schedule."""
         out = set(range(1, min(self.warmup, rounds) + 1))
@@ -231,12 +234,10 @@ class FedRecover(UnlearningMethod):
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
         if job.history.delta_t != 1 or len(job.history.rounds) != job.rounds:
             raise ValueError("fedrecover needs every training round in the history (delta_t = 1)")
-        strategy = RecoveryRounds(
-            registry=job.registry,
-            instruction=replace(job.instruction, phase="recover"),
-            sampling=job.sampling,
-            seed=job.seed,
-            exclude=job.forget.clients,
+        strategy = job.make_trainer(
+            phase=self.phase,
+            strategy_class=RecoveryRounds,
+            forget_records=None,
             source=job.history,
             exact_rounds=self.exact_rounds(job.rounds),
             buffer=self.buffer,

@@ -90,6 +90,8 @@ class FedRecovery(UnlearningMethod):
     """
 
     name = "fedrecovery"
+    needs_weighted_mean = True
+    trains_clients = False
 
     def __init__(
         self,

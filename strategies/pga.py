@@ -94,6 +94,13 @@ class PGA(UnlearningMethod):
         self.batch_size = batch_size
         self.post_rounds = post_rounds
 
+    def client_needs(self, job: UnlearningJob) -> dict[int, set[str]]:
+        """The clients to forget unlearn their own data by gradient ascent."""
+        needs = super().client_needs(job)
+        for client in [*job.new.clients, *job.new.record_map]:
+            needs.setdefault(client, set()).add("serves_ascent")
+        return needs
+
     def history_bytes(self, history: UpdateHistory) -> int:
         return 0
 

@@ -121,6 +121,8 @@ class Subtract(UnlearningMethod):
     """
 
     name = "subtract"
+    needs_weighted_mean = True
+    trains_clients = False
 
     def __init__(
         self,

@@ -29,6 +29,7 @@ from fedunlearn.federation.protocol import (
 from fedunlearn.federation.recording import RecordingFedAvg
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan
+from fedunlearn.federation.trainer import trainer_factory
 from fedunlearn.history import MemoryHistory, UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, to_record
 from fedunlearn.unlearning.method import UnlearningJob
@@ -109,7 +110,13 @@ def train_linear(
     """Train with the recording FedAvg from zeros; return history and final model."""
     history = MemoryHistory(delta_t, parameter_keys=["w"])
     instruction = TrainInstruction(0, epochs, 8, 0.1)
-    strategy = RecordingFedAvg(registry, instruction, history, sampling or SamplingPlan(), seed)
+    strategy = RecordingFedAvg.for_phase(
+        registry=registry,
+        instruction=instruction,
+        history=history,
+        sampling=sampling or SamplingPlan(),
+        seed=seed,
+    )
     result = strategy.start(grid, to_record(zeros()), num_rounds=rounds)
     final = from_record(result.arrays)
     history.set_final_model(final)
@@ -137,5 +144,5 @@ def job_for(
         rounds=rounds,
         sampling=sampling or SamplingPlan(),
         seed=seed,
-        trainer=RecordingFedAvg,
+        trainer=trainer_factory(RecordingFedAvg),
     )

@@ -36,7 +36,7 @@ def test_config_lists_every_key_its_default_and_allowed_values(capsys) -> None:
             if not f.metadata.get("table"):
                 assert f"\n{f.name} = " in text, f"{section}.{f.name}"
     assert 'partition = "iid"   # ' in text
-    assert '(one of "iid", "dirichlet", "pathological")' in text
+    assert '(one of "iid", "dirichlet", "pathological", "natural")' in text
     assert "(> 0, <= 0.5)" in text  # bounds, for keys without a fixed set
     for method in available("method"):
         assert f"[unlearning.{method}]" in text

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fedunlearn.data.canary import apply_trigger, plant_canary, triggered_test_set
-from fedunlearn.data.datasets import ArrayDataset, load_dataset, train_test
+from fedunlearn.data.datasets import ArrayDataset, DataError, load_dataset, train_test
 from fedunlearn.learning.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
 
 
@@ -28,11 +28,16 @@ def test_npz_files_load_and_bad_ones_are_explained(tmp_path: Path) -> None:
     assert x.shape == (20, 1, 6, 6) and info.num_classes == 4 and x.max() <= 1.0
     bad = tmp_path / "bad.npz"
     np.savez(bad, images=np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="must hold arrays 'x' and 'y'"):
+    with pytest.raises(DataError, match=f"{bad} must hold arrays 'x' and 'y'"):
         load_dataset("npz", str(bad))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="nope.npz' does not exist") as missing:
         load_dataset("npz", str(tmp_path / "nope.npz"))
-    with pytest.raises(ValueError, match="unknown dataset 'cifar'"):
+    assert isinstance(missing.value, FileNotFoundError)  # the command reports it as before
+    nan = tmp_path / "nan.npz"
+    np.savez(nan, x=np.array([[0.0, np.nan], [1.0, 2.0], [np.inf, 0.0]]), y=np.arange(3))
+    with pytest.raises(DataError, match=f"{nan}: 2 of 3 rows of x hold NaN or infinite"):
+        load_dataset("npz", str(nan))
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
 
 

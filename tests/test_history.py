@@ -251,6 +251,7 @@ def test_participation_of_rounds_not_kept_is_on_disk_at_once(tmp_path: Path) -> 
 def test_the_disk_format_is_unchanged(tmp_path: Path) -> None:
     history = DiskHistory(tmp_path / "h", delta_t=2, parameter_keys=["fc.bias"])
     fill(history, rounds=2)
+    history.describe_training(aggregation="weighted-mean", clients={"0": {"node": 7}})
     index = json.loads((tmp_path / "h" / "index.json").read_text())
     assert index == {
         "format": "fedunlearn-history",
@@ -267,7 +268,11 @@ def test_the_disk_format_is_unchanged(tmp_path: Path) -> None:
                 "global_nbytes": 32,
             }
         },
+        "meta": {"aggregation": "weighted-mean", "clients": {"0": {"node": 7}}},
     }
+    again = DiskHistory.open(tmp_path / "h")
+    assert again.aggregation == "weighted-mean" and again.client_nodes == {0: 7}
+    assert again.save(tmp_path / "copy").meta == again.meta
     with np.load(tmp_path / "h" / "round-00001.npz") as npz:
         assert sorted(npz.files) == sorted(
             [f"global::{k}" for k in model(0)]

@@ -53,3 +53,21 @@ def test_impossible_partitions_are_refused_with_a_reason() -> None:
         partition_indices(LABELS[:3], 5)
     with pytest.raises(PartitionError, match="unknown partition scheme"):
         partition_indices(LABELS, 5, "random")
+
+
+def test_natural_gives_one_client_per_distinct_value_in_sorted_order() -> None:
+    groups = np.array(["bob", "al", "cy", "al", "bob", "al"])
+    parts = partition_indices(np.zeros(6, np.int64), 3, "natural", groups=groups)
+    assert [p.tolist() for p in parts] == [[1, 3, 5], [0, 4], [2]]  # al, bob, cy
+    ids = np.array([7, 3, 7, 3])
+    parts = partition_indices(np.zeros(4, np.int64), 2, "natural", groups=ids)
+    assert [p.tolist() for p in parts] == [[1, 3], [0, 2]]
+
+
+def test_natural_needs_as_many_clients_as_values_and_the_values() -> None:
+    groups = np.array(["a", "b", "a"])
+    with pytest.raises(PartitionError, match="'writer' has 2 distinct values") as err:
+        partition_indices(np.zeros(3, np.int64), 5, "natural", groups=groups, partition_by="writer")
+    assert "set federation.num_clients = 2" in str(err.value)
+    with pytest.raises(PartitionError, match="needs each example's value"):
+        partition_indices(np.zeros(3, np.int64), 2, "natural")

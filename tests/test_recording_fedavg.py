@@ -72,7 +72,14 @@ def test_excluding_a_client_keeps_every_other_sampled_client() -> None:
     full, _, _, _ = train_linear(grid, registry, rounds=6, delta_t=1, sampling=sampling)
     instruction = TrainInstruction(0, 1.0, 8, 0.1)
     without = MemoryHistory(1)
-    strategy = RecordingFedAvg(registry, instruction, without, sampling, seed=0, exclude={2})
+    strategy = RecordingFedAvg.for_phase(
+        registry=registry,
+        instruction=instruction,
+        history=without,
+        sampling=sampling,
+        seed=0,
+        exclude={2},
+    )
     strategy.start(grid, to_record(zeros()), num_rounds=6)
     assert any(2 in s for s in full.participation.values())
     for r, sampled in full.participation.items():
@@ -82,7 +89,9 @@ def test_excluding_a_client_keeps_every_other_sampled_client() -> None:
 def test_does_not_mutate_the_config_it_is_given() -> None:
     clients, grid, registry = linear_federation(DIRECTIONS, EXAMPLES)
     config = ConfigRecord({"extra": 5})
-    strategy = RecordingFedAvg(registry, TrainInstruction(0, 1.0, 8, 0.1))
+    strategy = RecordingFedAvg.for_phase(
+        registry=registry, instruction=TrainInstruction(0, 1.0, 8, 0.1)
+    )
     strategy.start(grid, to_record(zeros()), num_rounds=2, train_config=config)
     assert dict(config) == {"extra": 5}
     assert all(c["extra"] == 5 for c in clients.configs)
@@ -106,7 +115,9 @@ def test_a_reply_quorum_below_one_tolerates_a_failing_client() -> None:
 
 def test_aggregated_metrics_do_not_average_client_ids_and_count_epochs() -> None:
     _, grid, registry = linear_federation(DIRECTIONS, EXAMPLES)
-    strategy = RecordingFedAvg(registry, TrainInstruction(0, 2.0, 8, 0.1))
+    strategy = RecordingFedAvg.for_phase(
+        registry=registry, instruction=TrainInstruction(0, 2.0, 8, 0.1)
+    )
     result = strategy.start(grid, to_record(zeros()), num_rounds=1)
     metrics = dict(result.train_metrics_clientapp[1])
     assert "partition-id" not in metrics
@@ -117,4 +128,6 @@ def test_aggregated_metrics_do_not_average_client_ids_and_count_epochs() -> None
 def test_excluding_an_unknown_client_is_an_error() -> None:
     _, _, registry = linear_federation(DIRECTIONS, EXAMPLES)
     with pytest.raises(FederationError, match="unknown clients"):
-        RecordingFedAvg(registry, TrainInstruction(0, 1.0, 8, 0.1), exclude={9})
+        RecordingFedAvg.for_phase(
+            registry=registry, instruction=TrainInstruction(0, 1.0, 8, 0.1), exclude={9}
+        )

@@ -255,8 +255,7 @@ class ExperimentConfig:
                 )
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
-        if self.data.dataset == "npz" and not self.data.path:
-            problems.append("data.path must name the .npz file when data.dataset = 'npz'")
+        problems += self.data.problems()
         if problems:
             raise ConfigError(problems)
 

@@ -8,6 +8,8 @@ the federated phases may rely on it except a client reading its own partition.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -16,7 +18,7 @@ import numpy as np
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.sections import CanaryConfig, DataConfig
 from fedunlearn.data.canary import memorization_canaries, plant_canary, triggered_test_set
-from fedunlearn.data.datasets import ArrayDataset, DatasetInfo, load_dataset, train_test
+from fedunlearn.data.datasets import ArrayDataset, DataError, DatasetInfo, load_data, train_test
 from fedunlearn.data.partition import partition_indices
 from fedunlearn.seeding import derive_seed
 
@@ -63,18 +65,38 @@ class FederatedData:
 
 
 def federated_data(config: ExperimentConfig) -> FederatedData:
-    """The world of ``config``, built once per process and cached."""
-    return _build(config.data, config.federation.num_clients, config.canary, config.seed)
+    """The world of ``config``, built once per process and cached.
+
+    Raises
+    ------
+    DataError
+        The data cannot be read or used (the message names the file and the problem).
+    PartitionError
+        The training pool cannot be split over ``federation.num_clients`` clients.
+    """
+    # DataConfig holds a list (features), so the cache keys on its JSON form.
+    data = json.dumps(dataclasses.asdict(config.data), sort_keys=True)
+    return _build(data, config.federation.num_clients, config.canary, config.seed)
 
 
 @lru_cache(maxsize=4)
-def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) -> FederatedData:
-    x, y, info = load_dataset(data.dataset, data.path)
+def _build(data_json: str, num_clients: int, canary: CanaryConfig, seed: int) -> FederatedData:
+    data = DataConfig(**json.loads(data_json))
+    loaded = load_data(data)
+    x, y, info = loaded.x, loaded.y, loaded.info
     if canary.enabled and canary.target_class >= info.num_classes:
-        raise ValueError(
+        raise DataError(
             f"canary.target_class {canary.target_class} is not a class of {data.dataset} "
             f"(classes 0..{info.num_classes - 1})"
         )
+    if canary.enabled and len(info.input_shape) == 3:
+        side = min(info.input_shape[1:])
+        if canary.trigger_size > side:
+            raise DataError(
+                f"canary.trigger_size {canary.trigger_size} is larger than the images of "
+                f"{data.dataset} ({info.input_shape[1]}x{info.input_shape[2]}); set "
+                f"canary.trigger_size <= {side}"
+            )
     train, test = train_test(x, y, data.test_fraction, derive_seed(seed, "split") % 2**32)
     server_x = np.zeros((0, *info.input_shape), dtype=np.float32)
     if data.server_fraction > 0:
@@ -90,6 +112,8 @@ def _build(data: DataConfig, num_clients: int, canary: CanaryConfig, seed: int) 
         classes_per_client=data.classes_per_client,
         min_size=data.min_partition_size,
         seed=derive_seed(seed, "partition") % 2**32,
+        groups=None if loaded.groups is None else loaded.groups[train.ids],
+        partition_by=data.partition_by,
     )
     clients = [train.subset(p) for p in parts]
     triggered, canary_client, canary_ids = None, None, np.zeros(0, dtype=np.int64)

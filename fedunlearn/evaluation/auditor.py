@@ -22,10 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from flwr.app import ArrayRecord
 from torch import nn
 
 from fedunlearn.data.datasets import ArrayDataset
-from fedunlearn.learning.arrays import Arrays, load_arrays
+from fedunlearn.learning.arrays import Arrays, from_record, load_arrays, trainable_keys
 from fedunlearn.learning.metrics import accuracy, attack_success_rate, mean_kl, parameter_distance
 from fedunlearn.learning.training import predict_logits
 
@@ -113,3 +114,58 @@ class Auditor:
             kl_to_reference=mean_kl(self._reference_forget_logits, forget_logits),
             probes=probes,
         )
+
+
+def audit_models(
+    models: Mapping[str, ArrayRecord | Mapping[str, np.ndarray]],
+    *,
+    reference: str,
+    model_fn: Callable[[], nn.Module],
+    test: tuple[np.ndarray, np.ndarray],
+    forgotten: tuple[np.ndarray, np.ndarray],
+    triggered: tuple[np.ndarray, int] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Audit models side by side against the reference (retraining), from your own data.
+
+    Parameters
+    ----------
+    models : mapping of label to ArrayRecord or arrays
+        The models, ``reference`` among them (e.g. original, federaser, retrain).
+    reference : str
+        The label of the exact reference.
+    model_fn : callable
+        Returns a fresh model of the architecture (weights are loaded into it).
+    test : (inputs, labels)
+        Held-out data: clean accuracy.
+    forgotten : (inputs, labels)
+        The forgotten data as its owners held it: accuracy on it, KL to the reference.
+    triggered : (inputs, target class), optional
+        Inputs carrying a backdoor trigger and the class it maps to: attack success rate.
+
+    Returns
+    -------
+    dict of label to figures
+        ``clean_accuracy``, ``forget_accuracy``, ``attack_success_rate`` (NaN without
+        ``triggered``), ``l2_to_reference``, ``kl_to_reference``.
+    """
+    weights = {
+        k: from_record(v) if isinstance(v, ArrayRecord) else dict(v) for k, v in models.items()
+    }
+    if reference not in weights:
+        raise ValueError(f"the reference {reference!r} is not among the models {sorted(weights)}")
+
+    def dataset(x: np.ndarray, y: np.ndarray) -> ArrayDataset:
+        return ArrayDataset(np.asarray(x), np.asarray(y), np.arange(len(y)))
+
+    trigger = None
+    target = 0
+    if triggered is not None:
+        inputs, target = triggered
+        trigger = dataset(inputs, np.full(len(inputs), target))
+    auditor = Auditor(
+        model_fn,
+        AuditData(dataset(*test), dataset(*forgotten), trigger, target),
+        weights[reference],
+        trainable_keys(model_fn()),
+    )
+    return {label: auditor.audit(arrays).as_dict() for label, arrays in weights.items()}

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 from flwr.app import ConfigRecord, MetricRecord
 
+from fedunlearn.federation import contract
+
 ARRAYS = "arrays"
 CONFIG = "config"
 METRICS = "metrics"
@@ -96,6 +98,8 @@ class TrainReport:
     loss: float
 
     def to_metrics(self) -> MetricRecord:
+        """The reply's metrics; fedunlearn's clients honour the unlearning contract
+        (their instruction carries it) and serve gradient ascent."""
         return MetricRecord(
             {
                 NUM_EXAMPLES: int(self.num_examples),
@@ -103,6 +107,8 @@ class TrainReport:
                 "epochs": float(self.epochs),
                 "steps": int(self.steps),
                 "train-loss": float(self.loss),
+                contract.HONOURED: contract.VERSION,
+                contract.ASCENT: 1,
             }
         )
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -43,20 +43,56 @@ class ClientInfo:
 
 
 class ClientRegistry:
-    """Stable client ids and the Flower nodes they run on."""
+    """Stable client ids and the Flower nodes they run on.
 
-    def __init__(self, clients: Iterable[ClientInfo]) -> None:
+    Built by :meth:`discover` (every client identified before training: fedunlearn's
+    own federation), or learned from training replies (:meth:`learned`: any Flower
+    app, where a client that reports a ``partition-id`` is keyed by it and any other by
+    its node id).
+    """
+
+    def __init__(self, clients: Iterable[ClientInfo], *, learning: bool = False) -> None:
         self._by_client: dict[int, ClientInfo] = {}
         self._by_node: dict[int, ClientInfo] = {}
+        self.learning = learning
+        """True when ids are learned from replies (unknown nodes are their own id)."""
+        self.id_sources: dict[int, str] = {}
+        """How each client's id was learned: ``"partition-id"`` or ``"node-id"``."""
         for info in clients:
-            if info.client_id in self._by_client:
-                other = self._by_client[info.client_id]
-                raise FederationError(
-                    f"nodes {other.node_id} and {info.node_id} both claim client id "
-                    f"{info.client_id}; give each SuperNode its own partition-id"
-                )
-            self._by_client[info.client_id] = info
-            self._by_node[info.node_id] = info
+            self._add(info)
+
+    @classmethod
+    def learned(
+        cls, nodes: Mapping[int, int] | None = None, examples: Mapping[int, int] | None = None
+    ) -> ClientRegistry:
+        """A registry that learns ids from replies, starting from ``client -> node``
+        (and each client's example count)."""
+        registry = cls((), learning=True)
+        for client, node in (nodes or {}).items():
+            registry.learn(node, client, "recorded", (examples or {}).get(client, 0))
+        return registry
+
+    def _add(self, info: ClientInfo) -> None:
+        if info.client_id in self._by_client:
+            other = self._by_client[info.client_id]
+            raise FederationError(
+                f"nodes {other.node_id} and {info.node_id} both claim client id "
+                f"{info.client_id}; give each SuperNode its own partition-id"
+            )
+        self._by_client[info.client_id] = info
+        self._by_node[info.node_id] = info
+
+    def learn(self, node_id: int, client_id: int, source: str, num_examples: int = 0) -> None:
+        """Note that ``node_id`` is client ``client_id`` (learning registries only)."""
+        known = self._by_node.get(node_id)
+        if known is not None and known.client_id == client_id:
+            return
+        if known is not None:
+            raise FederationError(
+                f"node {node_id} reported client id {client_id} after {known.client_id}"
+            )
+        self._add(ClientInfo(client_id, node_id, num_examples))
+        self.id_sources[client_id] = source
 
     @classmethod
     def discover(
@@ -110,11 +146,19 @@ class ClientRegistry:
             ) from None
 
     def client_of(self, node_id: int) -> int:
-        """The client id behind a node (the identity the server trusts)."""
-        try:
-            return self._by_node[node_id].client_id
-        except KeyError:
-            raise FederationError(f"message from unknown node {node_id}") from None
+        """The client id behind a node (the identity the server trusts); a learning
+        registry takes an unknown node as its own id."""
+        info = self._by_node.get(node_id)
+        if info is not None:
+            return info.client_id
+        if self.learning:
+            return node_id
+        raise FederationError(f"message from unknown node {node_id}")
+
+    @property
+    def nodes(self) -> dict[int, int]:
+        """The node of every known client."""
+        return {c: info.node_id for c, info in sorted(self._by_client.items())}
 
     def commitment(self, client_id: int) -> frozenset[bytes]:
         """The record digests the client committed to when it joined."""

@@ -1,18 +1,17 @@
 """The trainer contract: a Flower strategy that trains the federation for a phase.
 
 Training, retraining and every method that runs federated rounds build their strategy
-through one :class:`TrainerFactory` (``training.strategy`` in the config; by default
-:class:`~fedunlearn.federation.recording.RecordingFedAvg`), so they all sample, train
-and count cost the same way. A trainer is a Flower ``Strategy`` (``start`` runs it)
-that also counts what its rounds cost; its factory takes the keyword arguments of
-:data:`TRAINER_ARGUMENTS`. :func:`trainer_problems` checks a class against this
-contract before a run starts.
+through one :class:`TrainerFactory` (:func:`trainer_factory` of ``training.strategy``;
+by default :class:`~fedunlearn.federation.recording.RecordingFedAvg`), so they all
+sample, train and count cost the same way. A trainer is a Flower ``Strategy`` (``start``
+runs it) that also counts what its rounds cost. :func:`trainer_problems` checks a
+strategy class against this contract before a run starts.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
@@ -20,11 +19,12 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
 from fedunlearn.federation.cost import Cost
+from fedunlearn.federation.sampling import SamplingPlan
 
 if TYPE_CHECKING:
     from fedunlearn.federation.protocol import TrainInstruction
+    from fedunlearn.federation.recording import RecordingMixin
     from fedunlearn.federation.registry import ClientRegistry
-    from fedunlearn.federation.sampling import SamplingPlan
     from fedunlearn.history import UpdateHistory
 
 EvaluateFn = Callable[[int, ArrayRecord], MetricRecord | None]
@@ -39,6 +39,8 @@ TRAINER_ARGUMENTS = (
     "exclude",
     "forget_records",
     "first_round",
+    "phase",
+    "epochs_scale",
 )
 """Keyword arguments every trainer factory accepts (see :class:`TrainerFactory`)."""
 
@@ -64,43 +66,54 @@ class Trainer(Protocol):
 
 
 class TrainerFactory(Protocol):
-    """Builds the trainer of a phase, from the keyword arguments of
+    """Builds the trainer of a phase from the keyword arguments of
     :data:`TRAINER_ARGUMENTS` (their meaning: see
-    :class:`~fedunlearn.federation.recording.RecordingFedAvg`, the default factory)."""
+    :meth:`~fedunlearn.federation.recording.RecordingMixin.for_phase`). A method that
+    needs a strategy of its own (FedEraser's calibration rounds) names its class in
+    ``strategy_class``; further keyword arguments go to that class."""
 
     def __call__(
         self,
         *,
         registry: ClientRegistry,
-        instruction: TrainInstruction,
+        instruction: TrainInstruction | None = None,
         history: UpdateHistory | None = None,
         sampling: SamplingPlan | None = None,
-        seed: int = 0,
+        seed: int | None = 0,
         exclude: Collection[int] = (),
         forget_records: Mapping[int, Sequence[int]] | None = None,
         first_round: int = 1,
+        phase: str | None = None,
+        epochs_scale: float = 1.0,
+        strategy_class: type[RecordingMixin] | None = None,
+        **kwargs: Any,
     ) -> Trainer: ...
 
 
-def trainer_problems(factory: Any, name: str) -> list[str]:
-    """Why ``factory`` (loaded for ``training.strategy = name``) cannot be a trainer;
-    empty when it can."""
-    if not callable(factory):
-        return [f"training.strategy {name!r} is {factory!r}, not a class or factory"]
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return []  # a builtin or C callable: nothing to check before running it
-    params = signature.parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+def trainer_factory(training_class: type[RecordingMixin]) -> TrainerFactory:
+    """The factory that builds every phase's strategy as ``training_class.for_phase``,
+    or, for a method that asks for a strategy class of its own, as that class (without
+    the training class's own extra arguments)."""
+
+    def build(*, strategy_class: type[RecordingMixin] | None = None, **kwargs: Any) -> Trainer:
+        if strategy_class is None or strategy_class is training_class:
+            return training_class.for_phase(**kwargs)
+        plan = kwargs.pop("sampling", None) or SamplingPlan()
+        return strategy_class.for_phase(sampling=replace(plan, strategy_kwargs={}), **kwargs)
+
+    return build
+
+
+def trainer_problems(strategy: Any, name: str) -> list[str]:
+    """Why ``strategy`` (loaded for ``training.strategy = name``) cannot train a
+    federation that unlearning can work from; empty when it can."""
+    from fedunlearn.federation.recording import RecordingMixin
+
+    if isinstance(strategy, type) and issubclass(strategy, RecordingMixin):
         return []
-    missing = [a for a in TRAINER_ARGUMENTS if a not in params]
-    if missing:
-        return [
-            f"training.strategy {name!r} does not take the trainer arguments {missing}: "
-            "it cannot train with history or exclude forgotten clients. Subclass "
-            "fedunlearn.federation.recording.RecordingFedAvg (see docs/plugins.md)"
-        ]
-    if isinstance(factory, type) and not callable(getattr(factory, "start", None)):
-        return [f"training.strategy {name!r} has no start(): it is not a Flower strategy"]
-    return []
+    return [
+        f"training.strategy {name!r} is {strategy!r}, which keeps no update history: use "
+        "'fedavg' (RecordingFedAvg), or a Flower strategy with "
+        "fedunlearn.federation.recording.RecordingMixin first among its bases, e.g. "
+        "class MyFedProx(RecordingMixin, FedProx) (docs/plugins.md)"
+    ]

@@ -37,7 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -103,6 +103,9 @@ class UpdateHistory(ABC):
         )
         self._participation: dict[int, tuple[int, ...]] = {}
         self._final: Arrays | None = None
+        self.meta: dict[str, Any] = {}
+        """How training ran (strategy, sampling, aggregation, config, client ids):
+        plain JSON data written by the training strategy, read by unlearning methods."""
 
     # ------------------------------------------------------------------ store hooks
     @abstractmethod
@@ -192,6 +195,30 @@ class UpdateHistory(ABC):
         )
         self._persist()
         return True
+
+    def describe_training(self, **items: Any) -> None:
+        """Record how training ran (JSON-serialisable values) in :attr:`meta`."""
+        self.meta.update(items)
+        self._persist()
+
+    @property
+    def client_nodes(self) -> dict[int, int]:
+        """The Flower node each client trained on (as training saw them)."""
+        return {int(c): int(e["node"]) for c, e in self.meta.get("clients", {}).items()}
+
+    @property
+    def client_examples(self) -> dict[int, int]:
+        """Each client's example count (as it last reported it in training)."""
+        return {
+            int(c): int(e.get("num_examples", 0)) for c, e in self.meta.get("clients", {}).items()
+        }
+
+    @property
+    def aggregation(self) -> str:
+        """``"weighted-mean"`` when every round's global model moved by the weighted mean
+        of the client updates (what calibration, replay and subtraction assume), else
+        what the training strategy did instead; ``"unknown"`` when not recorded."""
+        return str(self.meta.get("aggregation", "unknown"))
 
     def set_final_model(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Keep the global model at the end of training."""
@@ -292,11 +319,12 @@ class UpdateHistory(ABC):
         Returns
         -------
         DiskHistory
-            The copy, with the same rounds, participation and final model.
+            The copy, with the same rounds, participation, final model and metadata.
         """
         from fedunlearn.history.disk import DiskHistory
 
         copy = DiskHistory(path, self.delta_t, self.parameter_keys)
+        copy.describe_training(**self.meta)
         for r in sorted(self._participation):
             if r in self:
                 kept = self[r]

@@ -99,6 +99,7 @@ class DiskHistory(UpdateHistory):
                 int(r): tuple(int(c) for c in s) for r, s in index["participation"].items()
             }
             history._index = {int(r): e for r, e in index["rounds"].items()}
+            history.meta = dict(index.get("meta", {}))
         except (ValueError, KeyError, TypeError) as err:
             raise HistoryError(
                 f"history index {index_file} is corrupt ({err}). Re-run training to "
@@ -168,6 +169,7 @@ class DiskHistory(UpdateHistory):
             "parameter_keys": self.parameter_keys,
             "participation": {str(r): list(s) for r, s in sorted(self._participation.items())},
             "rounds": {str(r): e for r, e in sorted(self._index.items())},
+            "meta": self.meta,
         }
         tmp = self.path / "index.json.tmp"
         tmp.write_text(json.dumps(index, indent=1))

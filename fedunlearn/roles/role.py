@@ -221,7 +221,8 @@ class ClientRole:
         return []
 
     def commitment(self) -> list[bytes]:
-        """Digests of the records it holds, sent when it joins (:mod:`fedunlearn.defenses.commitment`)."""
+        """Digests of the records it holds, sent when it joins
+        (:mod:`fedunlearn.defenses.commitment`)."""
         return commit(client_secret(self.setup.state), self.setup.data.ids)
 
     def request_records(self, record_ids: Sequence[int]) -> UnlearningRequest:

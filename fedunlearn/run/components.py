@@ -9,8 +9,8 @@ from typing import Any
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError, describe_options, toml_value
-from fedunlearn.federation.recording import RecordingFedAvg
-from fedunlearn.federation.trainer import TrainerFactory, trainer_problems
+from fedunlearn.federation.recording import RecordingFedAvg, RecordingMixin
+from fedunlearn.federation.trainer import trainer_problems
 from fedunlearn.plugins import PluginError, available, load_plugin
 from fedunlearn.roles.role import ClientRole, load_role, role_with_options
 from fedunlearn.unlearning.method import UnlearningMethod, make_method
@@ -27,7 +27,8 @@ class Components:
     methods: dict[str, UnlearningMethod]
     reference_label: str
     reference: UnlearningMethod
-    trainer: TrainerFactory
+    trainer: type[RecordingMixin]
+    """The training strategy class (``training.strategy``)."""
     skipped: dict[str, str]
     """Methods left out, with the reason (e.g. no record-level unlearning)."""
     roles: dict[str, tuple[type[ClientRole], Any]] = field(default_factory=dict)
@@ -105,7 +106,7 @@ def resolve_components(config: ExperimentConfig) -> Components:
         if label in methods:
             problems.append(f"two methods are labelled {label!r}; give them distinct names")
         methods[label] = method
-    trainer: TrainerFactory = RecordingFedAvg
+    trainer: type[RecordingMixin] = RecordingFedAvg
     try:
         trainer = load_plugin("trainer", config.training.strategy)
         problems += trainer_problems(trainer, config.training.strategy)

@@ -38,8 +38,10 @@ from torch import nn
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
+from fedunlearn.federation.contract import ContractError
 from fedunlearn.federation.cost import Cost
 from fedunlearn.federation.protocol import TrainInstruction
+from fedunlearn.federation.recording import WEIGHTED_MEAN
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan
 from fedunlearn.federation.trainer import EvaluateFn, Trainer, TrainerFactory
@@ -98,10 +100,10 @@ class UnlearningJob:
     history: UpdateHistory
     forget: ForgetSet
     original: Arrays
-    instruction: TrainInstruction
+    instruction: TrainInstruction | None
     rounds: int
     sampling: SamplingPlan
-    seed: int
+    seed: int | None
     trainer: TrainerFactory
     new: ForgetSet | None = None
     new_model: Callable[[], nn.Module] | None = None
@@ -123,24 +125,38 @@ class UnlearningJob:
         return [c for c in self.registry.client_ids if c not in self.forget.clients]
 
     def make_trainer(
-        self, *, phase: str, history: UpdateHistory | None = None, **kwargs: Any
+        self,
+        *,
+        phase: str,
+        history: UpdateHistory | None = None,
+        epochs_scale: float = 1.0,
+        **kwargs: Any,
     ) -> Trainer:
         """A training strategy that never samples wholly forgotten clients and tells
         the others which of their records to leave out.
 
         It samples like training did (same seed, same rule), so retraining sees the
-        same clients as training minus the forgotten ones.
+        same clients as training minus the forgotten ones. ``epochs_scale`` asks
+        clients for a fraction of their usual local epochs; ``strategy_class`` (in
+        ``kwargs``) gives a method's own strategy class, other keyword arguments go to
+        it (see :class:`~fedunlearn.federation.trainer.TrainerFactory`).
         """
-        return self.trainer(
-            registry=self.registry,
-            instruction=replace(self.instruction, phase=phase),
-            history=history,
-            sampling=self.sampling,
-            seed=self.seed,
-            exclude=self.forget.clients,
-            forget_records=self.forget.record_map,
-            **kwargs,
-        )
+        instruction = None
+        if self.instruction is not None:
+            epochs = self.instruction.epochs * epochs_scale
+            instruction = replace(self.instruction, phase=phase, epochs=epochs)
+        arguments: dict[str, Any] = {
+            "registry": self.registry,
+            "instruction": instruction,
+            "history": history,
+            "sampling": self.sampling,
+            "seed": self.seed,
+            "exclude": self.forget.clients,
+            "forget_records": self.forget.record_map,
+            "phase": phase,
+            "epochs_scale": epochs_scale,
+        }
+        return self.trainer(**{**arguments, **kwargs})
 
 
 @dataclass
@@ -231,6 +247,11 @@ class UnlearningMethod(ABC):
     phase: ClassVar[str | None] = None
     """The training phase its client rounds run under (``instruction.phase``), or None
     when clients do not train; DP clients account each phase separately."""
+    needs_weighted_mean: ClassVar[bool] = False
+    """True when it rebuilds or edits the model from stored updates, assuming every
+    global model moved by their weighted mean (not so under a server optimizer)."""
+    trains_clients: ClassVar[bool] = True
+    """False for server-only methods (no client computes anything)."""
 
     @abstractmethod
     def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
@@ -250,10 +271,69 @@ class UnlearningMethod(ABC):
         starts); empty when fine."""
         return []
 
+    def history_problems(self, history: UpdateHistory) -> list[str]:
+        """Problems with unlearning from ``history`` (what it kept, how it was trained);
+        empty when fine."""
+        if self.needs_weighted_mean and history.aggregation not in (WEIGHTED_MEAN, "unknown"):
+            return [
+                f"{self.name} rebuilds the model from stored updates, assuming each global "
+                "model moved by their weighted mean; this history's training used "
+                f"{history.aggregation}. Use retrain (or finetune)."
+            ]
+        return []
+
+    def client_needs(self, job: UnlearningJob) -> dict[int, set[str]]:
+        """What clients must have said they honour (see
+        :mod:`fedunlearn.federation.contract`), by client: ``honours_contract`` to train
+        a part of their epochs or without some records, ``serves_ascent`` for gradient
+        ascent. By default: the owners of records to forget, when clients train."""
+        if not self.trains_clients:
+            return {}
+        return {c: {"honours_contract"} for c in job.forget.record_map}
+
     def options(self) -> dict[str, Any]:
         """The options this instance was built with (for the results folder)."""
         params = inspect.signature(type(self).__init__).parameters
         return {k: getattr(self, k) for k in params if k != "self" and hasattr(self, k)}
+
+
+NEEDS_HELP = {
+    "honours_contract": (
+        "to train a part of its epochs or leave records out: read the round's "
+        "fedunlearn.UnlearningContract in its train handler and add contract.reply(...) "
+        "to its metrics"
+    ),
+    "serves_ascent": (
+        "to unlearn its own data by gradient ascent: a @app.train('ascent') handler, which "
+        "fedunlearn's own ClientApp has and a plain Flower app does not"
+    ),
+}
+
+
+def run_method(method: UnlearningMethod, job: UnlearningJob) -> UnlearningOutcome:
+    """Run ``method`` on ``job`` after checking the history and the clients can serve
+    it; ContractError (naming every client and what it lacks) or ValueError if not."""
+    problems = method.history_problems(job.history)
+    if problems:
+        raise ValueError("; ".join(problems))
+    known = job.history.meta.get("clients")
+    if known is not None:  # what each client said while training
+        lacking: dict[str, list[int]] = {}
+        for client, needs in sorted(method.client_needs(job).items()):
+            for need in needs:
+                if not known.get(str(client), {}).get(need, False):
+                    lacking.setdefault(need, []).append(client)
+        if lacking:
+            raise ContractError(
+                f"{method.name or type(method).__name__} cannot run: "
+                + "; ".join(
+                    f"client{'s' if len(c) > 1 else ''} {', '.join(map(str, c))} "
+                    f"need{'' if len(c) > 1 else 's'} {NEEDS_HELP[need]}"
+                    for need, c in sorted(lacking.items())
+                )
+                + " (docs/client-contract.md)"
+            )
+    return method.unlearn(job)
 
 
 def make_method(name: str, options: Mapping[str, Any] | None = None) -> UnlearningMethod:

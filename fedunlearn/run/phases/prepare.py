@@ -19,7 +19,7 @@ from fedunlearn.evaluation.rounds import RoundLog, ServerEvaluator
 from fedunlearn.federation.protocol import TrainInstruction
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan, sample_size
-from fedunlearn.federation.trainer import TrainerFactory
+from fedunlearn.federation.trainer import TrainerFactory, trainer_factory
 from fedunlearn.learning.arrays import model_to_arrays, trainable_keys
 from fedunlearn.learning.models import build_model
 from fedunlearn.reporting.progress import PhaseProgress
@@ -94,7 +94,7 @@ class Prepare:
 
     def _trainer(self) -> TrainerFactory:
         config = self.config
-        trainer = resolve_components(config).trainer
+        trainer = trainer_factory(resolve_components(config).trainer)
         p, fed = config.privacy, config.federation
         if p.mode == "central":
             sampled = sample_size(fed.num_clients, fed.fraction_train, fed.min_train_clients)

@@ -19,7 +19,12 @@ from fedunlearn.federation.cost import Cost
 from fedunlearn.learning.arrays import Arrays
 from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import is_fatal
-from fedunlearn.unlearning.method import UnlearningJob, UnlearningMethod, UnlearningOutcome
+from fedunlearn.unlearning.method import (
+    UnlearningJob,
+    UnlearningMethod,
+    UnlearningOutcome,
+    run_method,
+)
 from fedunlearn.unlearning.requests import ForgetSet
 
 
@@ -167,7 +172,7 @@ class Unlearn:
         ctx.progress.start(phase, method.expected_rounds(job))
         result: UnlearningOutcome | str
         try:
-            result = method.unlearn(job)
+            result = run_method(method, job)
             ctx.round_log.merge(phase, result.round_metrics, key)
         except Exception as err:
             if is_fatal(err):

@@ -1,0 +1,1 @@
+"""quickstart-unlearning: a Flower quickstart app that forgets a client."""
