@@ -104,7 +104,7 @@ def train(
             loss = nn.functional.cross_entropy(model(x), y)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             done += 1
             if done == steps:
                 break
