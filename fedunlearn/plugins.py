@@ -49,6 +49,11 @@ def load_object(spec: str, what: str = "object") -> Any:
             f"cannot import module {module_name!r} for {what} {spec!r}: {err}. "
             "Is it installed, or on PYTHONPATH?"
         ) from err
+    except Exception as err:  # the module's own code failed while it was imported
+        raise PluginError(
+            f"importing module {module_name!r} for {what} {spec!r} failed: "
+            f"{type(err).__name__}: {err}"
+        ) from err
     try:
         obj = module
         for part in attr.split("."):
@@ -78,4 +83,10 @@ def load_plugin(kind: str, name: str) -> Any:
             "If you just added an alias to pyproject.toml, reinstall with "
             "`pip install -e .` so the entry point is registered."
         )
-    return found[0].load()
+    try:
+        return found[0].load()
+    except Exception as err:
+        raise PluginError(
+            f"{kind} {name!r} ({found[0].value}) failed to load: {type(err).__name__}: {err}. "
+            "Reinstall with `pip install -e .` if the project moved"
+        ) from err

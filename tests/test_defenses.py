@@ -13,7 +13,13 @@ from fedunlearn.attacks.access import AccessDeniedError, FullAccess, ReleasedAcc
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
 from fedunlearn.defenses.checks import checks_for, verify_requests
-from fedunlearn.defenses.commitment import commit, prove, uncommitted
+from fedunlearn.defenses.commitment import (
+    commit,
+    commitment_problem,
+    content_hashes,
+    prove,
+    uncommitted,
+)
 from fedunlearn.defenses.monitor import ImpactMonitor
 from fedunlearn.federation.registry import ClientInfo, ClientRegistry
 from fedunlearn.learning.arrays import model_to_arrays
@@ -35,19 +41,44 @@ def toy(n: int = 90, seed: int = 0, first_id: int = 0) -> ArrayDataset:
     return ArrayDataset(x, y, np.arange(first_id, first_id + n))
 
 
-def test_commitments_open_only_for_committed_records() -> None:
+def test_commitments_open_only_for_committed_records_and_their_content() -> None:
     secret = b"s" * 32
-    commitment = frozenset(commit(secret, [1, 2, 3]))
-    assert uncommitted(commitment, [2, 3], prove(secret, [2, 3])) == []
-    assert uncommitted(commitment, [2, 9], prove(secret, [2, 9])) == [9]
-    assert uncommitted(commitment, [2], [b"x" * 32]) == [2]  # a made-up proof
-    assert uncommitted(commitment, [2, 3], prove(secret, [2])) == [2, 3]  # missing proof
+    data = toy(4)
+    contents = content_hashes(data.x, data.y)
+    commitment = dict(zip([1, 2, 3], commit(secret, [1, 2, 3], contents[:3]), strict=True))
+    assert uncommitted(commitment, [2, 3], prove(secret, [2, 3], contents[1:3])) == []
+    assert uncommitted(commitment, [2, 9], prove(secret, [2, 9], contents[1:3])) == [9]
+    assert uncommitted(commitment, [2], [b"x" * 64]) == [2]  # a made-up proof
+    assert uncommitted(commitment, [2, 3], prove(secret, [2], contents[1:2])) == [2, 3]
+    # The right nonce with another record's content does not open it: ids alone do not.
+    assert uncommitted(commitment, [2], prove(secret, [2], contents[3:4])) == [2]
+    # A different record gives a different hash.
+    assert len(set(contents)) == 4
+
+
+def test_a_commitment_binds_only_as_many_records_as_the_client_trains_on() -> None:
+    assert commitment_problem([1, 2], [b"a", b"b"], 2) == ""
+    assert "committed to 3 records but trains on 2" in commitment_problem(
+        [1, 2, 3], [b"a", b"b", b"c"], 2
+    )
+    assert "twice" in commitment_problem([1, 1], [b"a", b"b"], 2)
+    assert "2 record ids but 1 digests" in commitment_problem([1, 2], [b"a"], 2)
+
+
+def info_for(role: ClientRole, node: int = 99, extra_ids: tuple[int, ...] = ()) -> ClientInfo:
+    ids, digests = role.commitment()
+    padded = tuple(ids) + extra_ids
+    return ClientInfo(
+        role.client_id,
+        node,
+        len(role.setup.data),
+        padded,
+        tuple(digests) + (b"x" * 32,) * len(extra_ids),
+    )
 
 
 def registry_for(role: ClientRole) -> ClientRegistry:
-    return ClientRegistry(
-        [ClientInfo(role.client_id, 99, len(role.setup.data), frozenset(role.commitment()))]
-    )
+    return ClientRegistry([info_for(role)])
 
 
 def test_a_request_naming_records_outside_the_commitment_is_refused() -> None:
@@ -56,7 +87,7 @@ def test_a_request_naming_records_outside_the_commitment_is_refused() -> None:
     registry = registry_for(role)
     honest = role.request_records([3, 5, 8])
     outsider = role.request_records([3, 500])  # record 500 is not the client's
-    forged = UnlearningRequest(4, (3, 5), (b"a" * 32, b"b" * 32))
+    forged = UnlearningRequest(4, (3, 5), (b"a" * 64, b"b" * 64))
     decisions = verify_requests(
         [ReceivedRequest(4, honest), ReceivedRequest(4, outsider), ReceivedRequest(4, forged)],
         registry,
@@ -76,12 +107,7 @@ def test_without_the_owner_check_records_are_checked_against_the_owners_commitme
     config = ExperimentConfig()
     owner = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
     other = ClientRole(ClientSetup(5, toy(first_id=1000), INFO, config, RecordDict()))
-    registry = ClientRegistry(
-        [
-            ClientInfo(r.client_id, 90 + r.client_id, len(r.setup.data), frozenset(r.commitment()))
-            for r in (owner, other)
-        ]
-    )
+    registry = ClientRegistry([info_for(r, 90 + r.client_id) for r in (owner, other)])
     checks = checks_for(verify_owner=False)
     # Client 5 names client 4's records with its own (valid for itself) proofs: refused,
     # since they do not open client 4's commitment.
@@ -94,6 +120,31 @@ def test_without_the_owner_check_records_are_checked_against_the_owners_commitme
     genuine = owner.request_records([3, 5])
     (decision,) = verify_requests([ReceivedRequest(5, genuine)], registry, checks).decisions
     assert decision.accepted
+
+
+def test_a_padded_or_contested_commitment_cannot_remove_another_clients_records() -> None:
+    config = ExperimentConfig()
+    victim = ClientRole(ClientSetup(4, toy(), INFO, config, RecordDict()))
+    padder = ClientRole(ClientSetup(5, toy(first_id=1000), INFO, config, RecordDict()))
+    stolen = (3, 5, 8)
+    # Padding: its commitment names its own records and three of client 4's.
+    registry = ClientRegistry([info_for(victim, 90), info_for(padder, 91, stolen)])
+    claim = UnlearningRequest(5, stolen, tuple(b"p" * 64 for _ in stolen))
+    (decision,) = verify_requests([ReceivedRequest(5, claim)], registry).decisions
+    assert not decision.accepted
+    assert "committed to 93 records but trains on 90" in decision.reason
+    # Swapping: as many records as it trains on, three of them client 4's: contested.
+    ids, digests = padder.commitment()
+    swapped = ClientInfo(
+        5, 91, 90, tuple(ids[:-3]) + stolen, tuple(digests[:-3]) + (b"y" * 32,) * 3
+    )
+    registry = ClientRegistry([info_for(victim, 90), swapped])
+    (decision,) = verify_requests([ReceivedRequest(5, claim)], registry).decisions
+    assert not decision.accepted and "contested: 3 (4 and 5)" in decision.reason
+    # The victim itself may not have them removed either, while they are contested.
+    genuine = victim.request_records(stolen)
+    (decision,) = verify_requests([ReceivedRequest(4, genuine)], registry).decisions
+    assert not decision.accepted and "contested" in decision.reason
 
 
 def test_the_rate_limit_refuses_requests_beyond_the_limit() -> None:

@@ -139,7 +139,8 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
     def identify(msg: Message, context: Context) -> Message:
         role = role_of_message(msg, context)
         metrics = MetricRecord({CLIENT_ID: role.client_id, NUM_EXAMPLES: len(role.setup.data)})
-        commitment = ConfigRecord({"digests": role.commitment()})
+        ids, digests = role.commitment()
+        commitment = ConfigRecord({"ids": ids, "digests": digests})
         return Message(RecordDict({METRICS: metrics, "commitment": commitment}), reply_to=msg)
 
     @app.train()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ from fedunlearn.config.sections import (
     TrainingConfig,
     UnlearningConfig,
 )
+
+NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+"""What a run name may be: one folder name, never a path."""
+
 
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
@@ -119,6 +124,11 @@ class ExperimentConfig:
                 values[key] = parse_table(SECTIONS[key], key, value, problems)
             elif key == "name":
                 values[key] = coerce("name", value, str, problems)
+                if values[key] is not None and not NAME.fullmatch(values[key]):
+                    problems.append(
+                        f"name must be letters, digits, '.', '_' or '-' (not starting with "
+                        f"'.'): it names the run folder inside output.dir; got {values[key]!r}"
+                    )
             else:
                 values[key] = coerce("seed", value, int, problems)
                 if values[key] is not None and values[key] < 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import field
@@ -108,6 +109,9 @@ def coerce(name: str, value: Any, tp: Any, problems: list[str]) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):  # inf or nan would pass every bound check
+                problems.append(f"{name} must be a finite number, got {value!r}")
+                return None
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -335,7 +335,7 @@ class DefenseConfig:
         "refuse records their owner (the client named in the request) did not commit to "
         "(salted hashes) when it joined",
     )
-    max_requests: int = option(0, "requests accepted per client over a run (0: no limit)", ge=0)
+    max_requests: int = option(5, "requests accepted per client over a run (0: no limit)", ge=0)
     monitor: bool = option(
         False, "check every unlearned model on server-held data before accepting it (S2)"
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from fedunlearn.defenses.commitment import uncommitted
+from fedunlearn.defenses.commitment import commitment_problem, uncommitted
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.unlearning.requests import ForgetSet, ReceivedRequest, UnlearningRequest
 
@@ -72,21 +72,37 @@ def owner_only(received: ReceivedRequest, registry: ClientRegistry) -> str | Non
 
 
 def committed_records(received: ReceivedRequest, registry: ClientRegistry) -> str | None:
-    """Refuse a record-level request naming records the requester did not commit to
-    when it joined (records it never held).
-
-    The records are checked against the commitment of the client whose data would be
-    removed (the requester, unless the owner check is off and it names another).
-    """
+    """Refuse a record-level request naming records its owner (the requester, unless the
+    owner check is off and it names another) did not commit to when it joined, records
+    another client committed to as well (contested), or any record of an owner whose
+    commitment does not bind it (it named more or fewer records than it trains on)."""
     assert received.request is not None
     request = received.request
     if request.whole_client:
         return None
     owner = request.target_client
-    missing = uncommitted(registry.commitment(owner), request.record_ids, request.proofs)
+    whose = "it" if owner == received.requester else f"client {owner}"
+    info = registry.info(owner)
+    problem = (
+        commitment_problem(info.committed_ids, info.digests, info.num_examples)
+        if info.sent_commitment
+        else "it sent no commitment when it joined"
+    )
+    if problem:
+        return f"client {received.requester} asked to remove records, but {whose}: {problem}"
+    contested = {i: others for i in request.record_ids if len(others := registry.claimants(i)) > 1}
+    if contested:
+        shown = ", ".join(
+            f"{i} ({' and '.join(map(str, c))})" for i, c in list(contested.items())[:5]
+        )
+        return (
+            f"client {received.requester} asked to remove {len(contested)} records that more "
+            f"than one client committed to when they joined, so whose they are is contested: "
+            f"{shown}{' ...' if len(contested) > 5 else ''}"
+        )
+    missing = uncommitted(info.commitment, request.record_ids, request.proofs)
     if missing:
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
-        whose = "it" if owner == received.requester else f"client {owner}"
         return (
             f"client {received.requester} asked to remove {len(missing)} records {whose} "
             f"did not commit to when it joined ({shown})"
@@ -157,24 +173,38 @@ def verify_requests(
     registry: ClientRegistry,
     checks: Sequence[RequestCheck] = DEFAULT_CHECKS,
 ) -> Verification:
-    """Run every check on every request; the first refusal decides."""
+    """Run every check on every request; the first refusal decides. A request asking
+    nothing beyond what the requester's earlier accepted requests ask is merged into them
+    (recorded, not served again), so repeating a request costs no second unlearning."""
     verification = Verification()
+    granted: dict[int, ForgetSet] = {}
     for item in received:
-        for check in checks:
-            reason = check(item, registry)
-            if reason is not None:
-                verification.decisions.append(
-                    RequestDecision(
-                        item.requester,
-                        item.request,
-                        False,
-                        reason,
-                        getattr(check, "__name__", type(check).__name__),
-                    )
+        decision = _first_refusal(item, registry, [well_formed, *checks])
+        if decision is None and item.request is not None:
+            asked = ForgetSet.from_requests([item.request])
+            before = granted.get(item.requester, ForgetSet())
+            if (before | asked) == before and item.requester in granted:
+                decision = RequestDecision(
+                    item.requester,
+                    item.request,
+                    False,
+                    "asks nothing beyond the requester's earlier accepted requests: merged "
+                    "into them",
+                    "duplicate",
                 )
-                break
-        else:
-            verification.decisions.append(
-                RequestDecision(item.requester, item.request, True, "passed all checks")
-            )
+            else:
+                granted[item.requester] = before | asked
+                decision = RequestDecision(item.requester, item.request, True, "passed all checks")
+        verification.decisions.append(decision)
     return verification
+
+
+def _first_refusal(
+    item: ReceivedRequest, registry: ClientRegistry, checks: Sequence[RequestCheck]
+) -> RequestDecision | None:
+    for check in checks:
+        reason = check(item, registry)
+        if reason is not None:
+            name = getattr(check, "__name__", type(check).__name__)
+            return RequestDecision(item.requester, item.request, False, reason, name)
+    return None

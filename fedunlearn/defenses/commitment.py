@@ -1,13 +1,25 @@
-"""Record commitments: a client commits to the records it holds when it joins, so the
-server can later check that a record-level request names only those records, without
-ever seeing the data.
+"""Record commitments (defence stage S1): a client commits, when it joins, to the
+records it holds, so a record-level request can later name only those, without the
+server ever seeing the data.
 
-For each record id the client derives a secret nonce ``n = HMAC(secret, id)`` from a
-secret it never shares, and sends ``c = SHA-256(n || id)`` for all its records. To ask
-for records to be forgotten it reveals their nonces; the server recomputes
-``SHA-256(n || id)`` and checks each against the commitment. A nonce reveals nothing
-about the client's other records, and a client cannot prove a record it did not commit
-to (it would have to find a preimage).
+For each record the client derives a secret nonce ``n = HMAC(secret, id)`` from a secret
+it never shares and a hash ``h`` of the record's content, and sends the record's id with
+``c = SHA-256(n || id || h)``. To ask for records to be forgotten it reveals their
+``n || h``; the server recomputes ``c`` and checks it against the commitment. The nonce
+reveals nothing about the client's other records, and a commitment cannot be opened for a
+record the client did not commit to (it would need a preimage).
+
+What binds a client to records it really holds:
+
+* the commitment names as many records as the client trains on (its example count when
+  it joined): it cannot pad it with records it does not hold;
+* ids are visible to the server, so two clients committing to the same record is seen at
+  once: such records are *contested* and nobody may have them removed;
+* the digest binds a record's content, not its id alone.
+
+The server learns which record ids each client holds (not their content); in a
+simulation ids are rows of one dataset, in a deployment they are whatever a client names
+its records by.
 """
 
 from __future__ import annotations
@@ -15,13 +27,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from typing import Any
 
+import numpy as np
 from flwr.app import ConfigRecord
 
 SECRET_KEY = "commitment-secret"
 """Key in the client's state of its commitment secret (made once per client)."""
+
+PROOF_BYTES = 64
+"""A proof is the record's nonce (32 bytes) and its content hash (32 bytes)."""
 
 
 def client_secret(state: MutableMapping[str, Any]) -> bytes:
@@ -34,30 +50,57 @@ def client_secret(state: MutableMapping[str, Any]) -> bytes:
     return secret
 
 
+def content_hashes(x: np.ndarray, y: np.ndarray) -> list[bytes]:
+    """A SHA-256 of each record's inputs and label."""
+    return [
+        hashlib.sha256(np.ascontiguousarray(xi).tobytes() + str(int(yi)).encode()).digest()
+        for xi, yi in zip(x, y, strict=True)
+    ]
+
+
 def nonce(secret: bytes, record_id: int) -> bytes:
     """The secret nonce of one record."""
     return hmac.new(secret, str(int(record_id)).encode(), hashlib.sha256).digest()
 
 
-def digest(nonce_: bytes, record_id: int) -> bytes:
-    """The public commitment of one record."""
-    return hashlib.sha256(nonce_ + str(int(record_id)).encode()).digest()
+def digest(proof: bytes, record_id: int) -> bytes:
+    """The public commitment to one record, from its proof (nonce and content hash)."""
+    return hashlib.sha256(proof[:32] + str(int(record_id)).encode() + proof[32:]).digest()
 
 
-def commit(secret: bytes, record_ids: Iterable[int]) -> list[bytes]:
-    """The commitment a client sends when it joins: one digest per record."""
-    return [digest(nonce(secret, i), i) for i in record_ids]
+def prove(secret: bytes, record_ids: Sequence[int], contents: Sequence[bytes]) -> list[bytes]:
+    """The proofs that open the commitment for ``record_ids`` (with their content hashes)."""
+    return [nonce(secret, i) + h for i, h in zip(record_ids, contents, strict=True)]
 
 
-def prove(secret: bytes, record_ids: Sequence[int]) -> list[bytes]:
-    """The nonces that open the commitment for ``record_ids``."""
-    return [nonce(secret, i) for i in record_ids]
+def commit(secret: bytes, record_ids: Iterable[int], contents: Iterable[bytes]) -> list[bytes]:
+    """The digests a client sends when it joins, one per record (in ``record_ids`` order)."""
+    ids = list(record_ids)
+    return [digest(p, i) for p, i in zip(prove(secret, ids, list(contents)), ids, strict=True)]
 
 
 def uncommitted(
-    commitment: frozenset[bytes], record_ids: Sequence[int], proofs: Sequence[bytes]
+    commitment: Mapping[int, bytes], record_ids: Sequence[int], proofs: Sequence[bytes]
 ) -> list[int]:
     """Records of a request that the proofs do not tie to the commitment."""
     if len(proofs) != len(record_ids):
         return list(record_ids)
-    return [i for i, n in zip(record_ids, proofs, strict=True) if digest(n, i) not in commitment]
+    return [
+        i
+        for i, p in zip(record_ids, proofs, strict=True)
+        if len(p) != PROOF_BYTES or commitment.get(int(i)) != digest(p, i)
+    ]
+
+
+def commitment_problem(ids: Sequence[int], digests: Sequence[bytes], num_examples: int) -> str:
+    """Why a commitment sent when joining cannot bind its client ("" when it can)."""
+    if len(ids) != len(digests):
+        return f"its commitment lists {len(ids)} record ids but {len(digests)} digests"
+    if len(set(ids)) != len(ids):
+        return "its commitment names a record twice"
+    if len(ids) != num_examples:
+        return (
+            f"it committed to {len(ids)} records but trains on {num_examples}: a commitment "
+            "must name exactly the records a client holds"
+        )
+    return ""

@@ -51,11 +51,27 @@ from fedunlearn.federation.sampling import FEDAVG_ARGUMENTS, SamplingPlan, sampl
 from fedunlearn.history import MemoryHistory, UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, subtract, to_record
 
-__all__ = ["ClientReply", "RecordingFedAvg", "RecordingFedProx", "RecordingMixin"]
+__all__ = [
+    "ClientReply",
+    "DivergedError",
+    "RecordingFedAvg",
+    "RecordingFedProx",
+    "RecordingMixin",
+    "non_finite",
+]
 
 log = logging.getLogger(__name__)
 
 WEIGHTED_MEAN = "weighted-mean"
+
+
+class DivergedError(RuntimeError):
+    """A global model has non-finite weights: training (or a method's rounds) diverged."""
+
+
+def non_finite(arrays: Mapping[str, np.ndarray]) -> list[str]:
+    """Names of the arrays holding NaN or infinite values."""
+    return [k for k, v in arrays.items() if not np.all(np.isfinite(np.asarray(v)))]
 
 
 @dataclass(frozen=True)
@@ -427,6 +443,13 @@ class RecordingMixin:
         self._check_contract(parsed)
         sampled = [self.clients.client_of(m.metadata.dst_node_id) for m in sent]
         arrays, metrics = self.aggregate(server_round, start, parsed)
+        broken = non_finite(arrays)
+        if broken:
+            raise DivergedError(
+                f"the global model has non-finite weights after {self.phase} round "
+                f"{training_round} (in {', '.join(broken[:3])}): training diverged; lower "
+                "the learning rate, or check the clients' data for NaN"
+            )
         self.record_round(server_round, start, parsed, sampled, arrays)
         epochs = [r.epochs for r in parsed]
         self.cost.add_round(

@@ -38,8 +38,16 @@ class ClientInfo:
     client_id: int
     node_id: int
     num_examples: int
-    commitment: frozenset[bytes] = frozenset()
-    """Digests of the records the client committed to when it joined."""
+    committed_ids: tuple[int, ...] = ()
+    """The ids of the records the client committed to when it joined (as sent)."""
+    digests: tuple[bytes, ...] = ()
+    """Their digests (as sent; see :mod:`fedunlearn.defenses.commitment`)."""
+    sent_commitment: bool = True
+
+    @property
+    def commitment(self) -> dict[int, bytes]:
+        """The digest of each committed record, by record id."""
+        return dict(zip(self.committed_ids, self.digests, strict=False))
 
 
 class ClientRegistry:
@@ -58,6 +66,9 @@ class ClientRegistry:
         """True when ids are learned from replies (unknown nodes are their own id)."""
         self.id_sources: dict[int, str] = {}
         """How each client's id was learned: ``"partition-id"`` or ``"node-id"``."""
+        self.refused: dict[int, str] = {}
+        """Nodes refused when they joined (by node id), with the reason."""
+        self._claims: dict[int, list[int]] | None = None
         for info in clients:
             self._add(info)
 
@@ -81,6 +92,7 @@ class ClientRegistry:
             )
         self._by_client[info.client_id] = info
         self._by_node[info.node_id] = info
+        self._claims = None
 
     def learn(self, node_id: int, client_id: int, source: str, num_examples: int = 0) -> None:
         """Note that ``node_id`` is client ``client_id`` (learning registries only)."""
@@ -105,25 +117,21 @@ class ClientRegistry:
             for n in nodes
         ]
         replies = send_and_check(grid, messages, timeout=timeout, what="identify")
-        infos = []
-        for reply in replies:
-            try:
-                metrics = reply.content[METRICS]
-                committed = reply.content.config_records.get("commitment")
-                infos.append(
-                    ClientInfo(
-                        client_id=int(metrics[CLIENT_ID]),
-                        node_id=reply.metadata.src_node_id,
-                        num_examples=int(metrics[NUM_EXAMPLES]),
-                        commitment=frozenset(committed["digests"]) if committed else frozenset(),
+        infos = [_identified(reply) for reply in replies]
+        claims: dict[int, list[ClientInfo]] = {}
+        for info in infos:
+            claims.setdefault(info.client_id, []).append(info)
+        registry = cls(i for i in infos if len(claims[i.client_id]) == 1)
+        for client, claimants in claims.items():
+            if len(claimants) > 1:  # nobody can tell which is genuine: none is obeyed
+                for info in claimants:
+                    registry.refused[info.node_id] = (
+                        f"nodes {sorted(c.node_id for c in claimants)} all claim client id "
+                        f"{client}; none of them takes part (give each SuperNode its own "
+                        "partition-id)"
                     )
-                )
-            except (KeyError, TypeError, ValueError) as err:
-                raise FederationError(
-                    f"node {reply.metadata.src_node_id} answered identify without a "
-                    f"client id: {err}"
-                ) from err
-        return cls(infos)
+                log.warning("refused nodes claiming client %d: %s", client, claimants)
+        return registry
 
     @property
     def client_ids(self) -> list[int]:
@@ -160,9 +168,22 @@ class ClientRegistry:
         """The node of every known client."""
         return {c: info.node_id for c, info in sorted(self._by_client.items())}
 
-    def commitment(self, client_id: int) -> frozenset[bytes]:
-        """The record digests the client committed to when it joined."""
+    def commitment(self, client_id: int) -> Mapping[int, bytes]:
+        """The record digests the client committed to when it joined, by record id."""
         return self._by_client[client_id].commitment
+
+    def info(self, client_id: int) -> ClientInfo:
+        """Everything the client said when it joined."""
+        return self._by_client[client_id]
+
+    def claimants(self, record_id: int) -> list[int]:
+        """The clients whose commitments name ``record_id``."""
+        if self._claims is None:
+            self._claims = {}
+            for client, info in sorted(self._by_client.items()):
+                for i in set(info.committed_ids):
+                    self._claims.setdefault(i, []).append(client)
+        return list(self._claims.get(int(record_id), []))
 
     def num_examples(self, client_id: int) -> int:
         """Examples the client reported when it joined."""
@@ -254,3 +275,25 @@ def ask_every_client(
         for c in registry.client_ids
     ]
     return send_and_check(grid, messages, timeout=timeout, what=what, min_fraction=min_fraction)
+
+
+def _identified(reply: Message) -> ClientInfo:
+    """A client as it described itself when it joined (its id, examples, commitment)."""
+    try:
+        metrics = reply.content[METRICS]
+        num_examples = int(metrics[NUM_EXAMPLES])
+        committed = reply.content.config_records.get("commitment")
+        ids = [int(i) for i in committed["ids"]] if committed else []
+        digests = [bytes(d) for d in committed["digests"]] if committed else []
+        return ClientInfo(
+            client_id=int(metrics[CLIENT_ID]),
+            node_id=reply.metadata.src_node_id,
+            num_examples=num_examples,
+            committed_ids=tuple(ids),
+            digests=tuple(digests),
+            sent_commitment=committed is not None,
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise FederationError(
+            f"node {reply.metadata.src_node_id} answered identify without a client id: {err}"
+        ) from err

@@ -28,7 +28,7 @@ def print_summary(
                     f"{method}: {1 / saving:.1f}x fewer client epochs than {metrics.reference}"
                 )
     for label, reason in metrics.errors.items():
-        console.print(f"[yellow]{escape(label)} not run:[/] {escape(reason)}")
+        console.print(f"[yellow]{escape(label)}:[/] {escape(reason)}")
     for r in metrics.requests:
         if not r["accepted"]:
             console.print(

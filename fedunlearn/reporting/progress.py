@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -78,7 +79,8 @@ class PhaseProgress:
                     f"  {phase} {self._done[phase]}/{total}  {status}", highlight=False
                 )
 
-    def note(self, text: str) -> None:
-        """A line of text above the bars."""
+    def note(self, text: str, style: str | None = None) -> None:
+        """A line of text above the bars (plain text: brackets in it are shown as they
+        are, never read as markup)."""
         if self.enabled:
-            self.console.print(text, highlight=False)
+            self.console.print(escape(text), style=style, highlight=False)

@@ -42,7 +42,7 @@ from torch import nn
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError, parse_options
 from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
-from fedunlearn.defenses.commitment import client_secret, commit, prove
+from fedunlearn.defenses.commitment import client_secret, commit, content_hashes, prove
 from fedunlearn.defenses.privacy import (
     DPTraining,
     load_history,
@@ -220,15 +220,21 @@ class ClientRole:
         """Requests to send when the server gathers them (none by default)."""
         return []
 
-    def commitment(self) -> list[bytes]:
-        """Digests of the records it holds, sent when it joins
+    def commitment(self) -> tuple[list[int], list[bytes]]:
+        """The ids of the records it holds and their digests, sent when it joins
         (:mod:`fedunlearn.defenses.commitment`)."""
-        return commit(client_secret(self.setup.state), self.setup.data.ids)
+        data = self.setup.data
+        contents = content_hashes(data.x, data.y)
+        ids = [int(i) for i in data.ids]
+        return ids, commit(client_secret(self.setup.state), ids, contents)
 
     def request_records(self, record_ids: Sequence[int]) -> UnlearningRequest:
         """A request to forget some of its records, with the proofs that it holds them."""
         ids = tuple(sorted(int(i) for i in record_ids))
-        proofs = tuple(prove(client_secret(self.setup.state), ids))
+        data = self.setup.data
+        held = dict(zip(data.ids.tolist(), content_hashes(data.x, data.y), strict=True))
+        contents = [held.get(i, bytes(32)) for i in ids]  # a record it lacks cannot be proved
+        proofs = tuple(prove(client_secret(self.setup.state), ids, contents))
         return UnlearningRequest(self.client_id, ids, proofs)
 
     def attack(self, content: RecordDict) -> RecordDict:

@@ -57,6 +57,41 @@ def method_names(config: ExperimentConfig) -> tuple[list[str], bool]:
     return list(dict.fromkeys(names)), False
 
 
+def _option_spellings(
+    config: ExperimentConfig, selected: list[str], extra: list[str], problems: list[str]
+) -> dict[str, str]:
+    """Option tables written under another spelling of a selected method
+    (``pkg.mod:Cls`` for ``pkg.mod.Cls``): table name -> the selected name."""
+    loaded: dict[str, Any] = {}
+    for name in selected:
+        try:
+            loaded[name] = load_plugin("method", name)
+        except PluginError:
+            continue  # reported when the method loads
+    out: dict[str, str] = {}
+    for table in extra:
+        try:
+            cls = load_plugin("method", table)
+        except PluginError:
+            continue
+        for name, selected_cls in loaded.items():
+            if cls is selected_cls:
+                if config.unlearning.options_for(name):
+                    problems.append(
+                        f"[unlearning.{table}] and [unlearning.{name}] both set options of "
+                        f"{name}; keep one"
+                    )
+                out[table] = name
+    return out
+
+
+def _options_spelled_for(
+    name: str, spellings: dict[str, str], tables: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Options of ``name`` written under another spelling of it."""
+    return next((dict(tables[t]) for t, n in spellings.items() if n == name), {})
+
+
 def resolve_components(config: ExperimentConfig) -> Components:
     """Load the methods, reference, trainer and roles; ConfigError lists every problem."""
     problems: list[str] = []
@@ -71,9 +106,13 @@ def resolve_components(config: ExperimentConfig) -> Components:
     reference_label = u.reference
     record_level = u.scope != "client"
     extra_options = [n for n in u.options if n not in names and n != u.reference]
+    spellings = _option_spellings(config, [*names, u.reference], extra_options, problems)
     for name in dict.fromkeys([*names, u.reference, *extra_options]):
+        if name in spellings:
+            continue  # the options of a selected method, written under another spelling
         try:
-            method = make_method(name, u.options_for(name))
+            options = {**u.options_for(name), **_options_spelled_for(name, spellings, u.options)}
+            method = make_method(name, options)
         except ConfigError as err:
             problems += err.problems
             continue

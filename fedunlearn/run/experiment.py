@@ -152,6 +152,8 @@ def finish(
     unlearned = Unlearn(scope).run()
     audit, report = Audit(scope), Report(scope)
     metrics = report.metrics(unlearned, audit.stages(unlearned))
+    for label, reason in audit.collapsed(metrics.models).items():
+        scope.failures.method_failed(label, reason)
     metrics.privacy = audit.privacy(metrics.stages)
     report.add_privacy(metrics, unlearned.final)
     ReleaseAndAttack(scope).run(unlearned.final, components.reference_label, metrics)

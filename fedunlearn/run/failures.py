@@ -3,11 +3,13 @@
 * **Fatal**: the federation is broken (:class:`~fedunlearn.federation.registry.
   FederationError`), preparing or training failed, or the reference failed. The run
   stops; its folder says ``failed`` with the error, and keeps the rounds done so far.
-* **Isolated method**: a method that fails or cannot serve the requests is recorded in
-  ``errors`` (its full text in ``errors/<label>.txt``); the other methods go on.
+* **Isolated method**: a method that fails (raises, or leaves non-finite weights or a
+  collapsed model) is recorded in ``errors`` (its full text in ``errors/<label>.txt``)
+  and makes the run ``partial``; the other methods go on, and a sweep, which only skips
+  ``complete`` runs, redoes it. A method that cannot serve the requests at all (whole
+  clients only, asked for records) is recorded as skipped: the run stays complete.
 * **Isolated step**: a part of the audit that fails (the leakage audit) is recorded the
-  same way and makes the run ``partial``: its other results stand, and a sweep, which
-  only skips ``complete`` runs, redoes it.
+  same way and makes the run ``partial``.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ class Failures:
         self.errors[label] = reason
 
     def method_failed(self, label: str, text: str) -> None:
-        """A method failed: record it (full text kept); the others go on."""
+        """A method failed: record it (full text kept), the run is partial; the others
+        go on."""
         self.errors[label] = text
+        self.partial = True
         write_error(self.run_dir, label, text)
 
     def step_failed(self, name: str, file_name: str, summary: str, text: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from fedunlearn.config.identity import training_key
 from fedunlearn.reporting.schema import RunMetrics
@@ -119,7 +120,7 @@ def run_sweep(
         f"results: {sweep.out / 'results.csv'}"
     )
     for run_id, error in result.failed.items():
-        console.print(f"[red]failed[/] {run_id}: {error}")
+        console.print(f"[red]failed[/] {run_id}: {escape(error)}")
     return result
 
 
@@ -155,7 +156,11 @@ def _run_simulation(
 
     def report(index: int, outcome: Any) -> None:
         names = ", ".join(r.run_id for r in groups[index])
-        say(f"[red]failed[/] {names}: {outcome.error}" if outcome.error else f"done: {names}")
+        say(
+            f"[red]failed[/] {names}: {escape(outcome.error)}"
+            if outcome.error
+            else f"done: {names}"
+        )
 
     outcomes = simulate_groups(
         [[r.config for r in g] for g in groups],

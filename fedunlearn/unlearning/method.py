@@ -291,8 +291,15 @@ class UnlearningMethod(ABC):
             return {}
         return {c: {"honours_contract"} for c in job.forget.record_map}
 
+    given_options: dict[str, Any] | None = None
+    """The constructor arguments, defaults filled in, when built from a config."""
+
     def options(self) -> dict[str, Any]:
-        """The options this instance was built with (for the results folder)."""
+        """The options this instance was built with (for the results folder, and what
+        makes two method runs the same run): the constructor arguments it was given, or
+        else its attributes named after them."""
+        if self.given_options is not None:
+            return dict(self.given_options)
         params = inspect.signature(type(self).__init__).parameters
         return {k: getattr(self, k) for k in params if k != "self" and hasattr(self, k)}
 
@@ -361,6 +368,20 @@ def make_method(name: str, options: Mapping[str, Any] | None = None) -> Unlearni
             ]
         )
     try:
-        return cls(**options)
+        method = cls(**options)
     except (TypeError, ValueError) as err:
         raise ConfigError([f"[{where}]: {err}"]) from err
+    signature = inspect.signature(cls.__init__)
+    bound = signature.bind(method, **options)
+    bound.apply_defaults()
+    named = {
+        name
+        for name, p in signature.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name != "self"
+    }
+    given = {k: v for k, v in bound.arguments.items() if k in named}
+    for name, p in signature.parameters.items():
+        if p.kind is p.VAR_KEYWORD:  # options a method takes as **kwargs count too
+            given.update(bound.arguments.get(name, {}))
+    method.given_options = given
+    return method

@@ -53,7 +53,7 @@ class ReleaseAndAttack:
                 raise
             # A broken attack must not cost the audit's results.
             summary = f"{type(err).__name__}: {err}"
-            self.ctx.progress.note(f"[red]leakage audit failed[/]: {summary}")
+            self.ctx.progress.note(f"leakage audit failed: {summary}", style="red")
             metrics.attacks = Leakage(failed=summary)
             self.failures.step_failed("leakage audit", "leakage", summary, traceback.format_exc())
             return

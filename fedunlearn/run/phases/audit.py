@@ -25,6 +25,9 @@ from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.phases.unlearn import Unlearned
 from fedunlearn.unlearning.requests import ForgetSet
 
+COLLAPSE_MARGIN = 0.1
+"""A model within this much of chance accuracy has learned nothing."""
+
 
 class Audit:
     """Audit one experiment's models; account its privacy."""
@@ -78,6 +81,29 @@ class Audit:
         for cls, options in self.components.roles.values():
             probes.update(cls.audit_probes(options, world.test, world.info, self.config))
         return probes
+
+    def collapsed(self, models: dict[str, dict[str, float]]) -> dict[str, str]:
+        """Methods whose model collapsed: clean accuracy near chance, or under half the
+        reference's, while the original and the reference learned (their figures stay,
+        flagged)."""
+        reference = models.get(self.components.reference_label)
+        original = models.get("original")
+        if reference is None or original is None:
+            return {}
+        chance = 1.0 / self.ctx.world.info.num_classes
+        learned = reference["clean_accuracy"]
+        if not min(learned, original["clean_accuracy"]) > chance + COLLAPSE_MARGIN:
+            return {}  # the federation itself learned little: nothing to collapse from
+        floor = max(chance + COLLAPSE_MARGIN, 0.5 * learned)
+        return {
+            label: (
+                f"collapsed: clean accuracy {figures['clean_accuracy']:.3f} against the "
+                f"reference's {learned:.3f} (chance is {chance:.3f})"
+            )
+            for label, figures in models.items()
+            if label not in ("original", self.components.reference_label)
+            and not figures["clean_accuracy"] >= floor
+        }
 
     def privacy(self, stages: list[Stage]) -> PrivacySpent | None:
         """Epsilon spent: per client (local DP) or by the server's releases (central);

@@ -16,6 +16,7 @@ from typing import Any
 
 from fedunlearn.config.identity import method_key
 from fedunlearn.federation.cost import Cost
+from fedunlearn.federation.recording import DivergedError, non_finite
 from fedunlearn.learning.arrays import Arrays
 from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import is_fatal
@@ -174,10 +175,16 @@ class Unlearn:
         try:
             result = run_method(method, job)
             ctx.round_log.merge(phase, result.round_metrics, key)
+            broken = non_finite(result.arrays)
+            if broken:
+                raise DivergedError(
+                    f"{method.name or type(method).__name__} left non-finite weights "
+                    f"(in {', '.join(broken[:3])})"
+                )
         except Exception as err:
             if is_fatal(err):
                 raise  # the federation itself is broken: no other method can run either
             result = f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}"
-            ctx.progress.note(f"[red]{phase} failed[/]: {type(err).__name__}: {err}")
+            ctx.progress.note(f"{phase} failed: {type(err).__name__}: {err}", style="red")
         ctx.outcomes[cache] = result
         return result
