@@ -1,4 +1,4 @@
-"""An unlearning method defined outside the package (the docs/plugins.md example)."""
+"""Unlearning methods defined outside the package, selected by dotted path in tests."""
 
 from __future__ import annotations
 

@@ -503,8 +503,11 @@ def test_the_model_factory_example_builds_a_model_by_dotted_path(
     (tmp_path / "my_lab" / "__init__.py").write_text("")
     (tmp_path / "my_lab" / "models.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "my_lab", raising=False)
+    for name in ("my_lab", "my_lab.models"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     model = build_model("my_lab.models:make_net", (1, 8, 8), 3, hidden=16, seed=0)
+    for name in ("my_lab", "my_lab.models"):  # leave no my_lab behind for other tests
+        sys.modules.pop(name, None)
     import torch
 
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)

@@ -89,6 +89,7 @@ def my_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The guide's modules as the package ``my_lab``, importable."""
     root = tmp_path_factory.mktemp("lab")
     write_my_lab(root)
+    forget_my_lab()  # another test's my_lab may be imported already
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(root))
         yield root
@@ -182,13 +183,13 @@ def test_model_after_rebuilds_the_next_kept_global_model(run: ExperimentResult) 
     [
         (
             f'unlearning."{METHOD}".rounds=0',
-            f"[unlearning.{METHOD}]: rounds must be an integer >= 1, got 0",
+            f'[unlearning."{METHOD}"]: rounds must be an integer >= 1, got 0',
         ),
         (
             f'unlearning."{METHOD}".round=2',
-            f"[unlearning.{METHOD}] has unknown option(s) ['round']",
+            f"[unlearning.\"{METHOD}\"] has unknown option(s) ['round']",
         ),
-        (f'roles."{ROLE}".records=0', f"roles.{ROLE}.records must be >= 1, got 0"),
+        (f'roles."{ROLE}".records=0', f'roles."{ROLE}".records must be >= 1, got 0'),
     ],
 )
 def test_bad_options_are_refused_with_the_guides_message(

@@ -29,6 +29,7 @@ keys, lists as comma-separated strings): see :meth:`ExperimentConfig.to_run_conf
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import re
@@ -173,11 +174,11 @@ class ExperimentConfig:
             for f in dataclasses.fields(obj):
                 value = getattr(obj, f.name)
                 if f.metadata.get("table"):
-                    table.update({str(k): v for k, v in value.items()})
+                    table.update({str(k): copy.deepcopy(v) for k, v in value.items()})
                 else:
                     table[f.name] = list(value) if isinstance(value, list) else value
             out[section] = table
-        return out
+        return out  # a copy: editing it (overrides) never changes this frozen config
 
     def to_toml(self) -> str:
         """The resolved config as TOML text."""

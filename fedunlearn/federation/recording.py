@@ -371,11 +371,13 @@ class RecordingMixin:
         start = from_record(arrays)
         config = ConfigRecord(dict(config))  # the caller's config is never mutated
         clients = self.clients_for_round(server_round, start)
-        if clients is None:  # the wrapped strategy samples nodes
-            sampled = super().configure_train(server_round, arrays, config, grid)  # type: ignore[misc]
+        # The wrapped strategy always configures the round: its own config keys (FedProx's
+        # proximal-mu) and state (FedAvgM's) are set even when fedunlearn chooses whom.
+        sampled = super().configure_train(server_round, arrays, config, grid)  # type: ignore[misc]
+        if clients is None:  # the wrapped strategy's sample
             targets = self._targets([m.metadata.dst_node_id for m in sampled])
         else:
-            targets = [(c, self.clients.node_of(c)) for c in clients]
+            targets = [(c, self.clients.node_of(c)) for c in clients if c not in self.exclude]
         self._round_start[server_round] = start
         messages = self.make_messages(server_round, arrays, config, targets, MessageType.TRAIN)
         self._sent[("train", server_round)] = messages

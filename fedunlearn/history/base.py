@@ -78,6 +78,27 @@ class KeptRound:
         return nbytes(self.global_model) + sum(nbytes(u) for u in self.updates.values())
 
 
+def round_problem(kept: KeptRound) -> str:
+    """What is wrong with a kept round as read back ("" when nothing): every update must
+    have the global model's arrays, shapes and finite values, and come from a sampled
+    client with a positive example count."""
+    shapes = {k: np.shape(v) for k, v in kept.global_model.items()}
+    if any(not np.all(np.isfinite(v)) for v in kept.global_model.values()):
+        return f"round {kept.round}'s global model has non-finite values"
+    unsampled = sorted(set(kept.updates) - set(kept.sampled))
+    if unsampled:
+        return f"round {kept.round} has updates of clients {unsampled} it did not sample"
+    for client, update in kept.updates.items():
+        if {k: np.shape(v) for k, v in update.items()} != shapes:
+            return f"client {client}'s update in round {kept.round} does not fit the model"
+        if any(not np.all(np.isfinite(v)) for v in update.values()):
+            return f"client {client}'s update in round {kept.round} has non-finite values"
+        if kept.num_examples[client] <= 0:
+            count = kept.num_examples[client]
+            return f"client {client} reported {count} examples in round {kept.round}"
+    return ""
+
+
 def _copy(arrays: Mapping[str, np.ndarray]) -> Arrays:
     return {k: np.array(v, copy=True) for k, v in arrays.items()}
 
@@ -195,6 +216,23 @@ class UpdateHistory(ABC):
         )
         self._persist()
         return True
+
+    def check_fits(self, model: Mapping[str, np.ndarray]) -> None:
+        """HistoryError unless the history was kept for ``model``: the same array names,
+        shapes and dtypes as its initial global model."""
+        kept = self.initial_model
+        if set(kept) != set(model):
+            raise HistoryError(
+                f"the history does not fit the model: it keeps {sorted(set(kept) - set(model))} "
+                f"the model lacks, and lacks {sorted(set(model) - set(kept))}"
+            )
+        for name, value in model.items():
+            have = np.asarray(kept[name])
+            if have.shape != np.shape(value) or have.dtype != np.asarray(value).dtype:
+                raise HistoryError(
+                    f"the history does not fit the model: {name} is {have.dtype}{list(have.shape)} "
+                    f"in the history, {np.asarray(value).dtype}{list(np.shape(value))} in the model"
+                )
 
     def describe_training(self, **items: Any) -> None:
         """Record how training ran (JSON-serialisable values) in :attr:`meta`."""

@@ -10,6 +10,7 @@ rounds it finished readable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import zipfile
@@ -19,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from fedunlearn.history.base import FORMAT, VERSION, HistoryError, KeptRound, UpdateHistory
+from fedunlearn.history.base import (
+    FORMAT,
+    VERSION,
+    HistoryError,
+    KeptRound,
+    UpdateHistory,
+    round_problem,
+)
 from fedunlearn.learning.arrays import Arrays, nbytes
 
 
@@ -126,6 +134,7 @@ class DiskHistory(UpdateHistory):
         _atomic_savez(self.path / file, payload)
         self._index[kept.round] = {
             "file": file,
+            "sha256": _sha256(self.path / file),
             "sampled": list(kept.sampled),
             "num_examples": {str(c): n for c, n in kept.num_examples.items()},
             "nbytes": kept.nbytes,
@@ -134,6 +143,7 @@ class DiskHistory(UpdateHistory):
 
     def _load_round(self, server_round: int) -> KeptRound:
         entry = self._index[server_round]
+        _check_sum(self.path / entry["file"], entry.get("sha256"))
         payload = _read_npz(self.path / entry["file"])
         global_model: Arrays = {}
         updates: dict[int, Arrays] = {}
@@ -150,7 +160,13 @@ class DiskHistory(UpdateHistory):
                 f"history file {self.path / entry['file']} does not match the index "
                 f"(clients {sorted(updates)} vs {sorted(num_examples)}); re-run training"
             )
-        return KeptRound(server_round, global_model, updates, num_examples, tuple(entry["sampled"]))
+        kept = KeptRound(server_round, global_model, updates, num_examples, tuple(entry["sampled"]))
+        problem = round_problem(kept)
+        if problem:
+            raise HistoryError(
+                f"history file {self.path / entry['file']}: {problem}; re-run training"
+            )
+        return kept
 
     def _kept_ids(self) -> Collection[int]:
         return self._index.keys()
@@ -177,10 +193,14 @@ class DiskHistory(UpdateHistory):
 
     def _store_final(self, arrays: Arrays) -> None:
         _atomic_savez(self.path / "final.npz", arrays)
+        self.meta["final_sha256"] = _sha256(self.path / "final.npz")
 
     def _load_final(self) -> Arrays | None:
         file = self.path / "final.npz"
-        return _read_npz(file) if file.exists() else None
+        if not file.exists():
+            return None
+        _check_sum(file, self.meta.get("final_sha256"))
+        return _read_npz(file)
 
 
 def _atomic_savez(file: Path, arrays: Mapping[str, np.ndarray]) -> None:
@@ -199,3 +219,21 @@ def _read_npz(file: Path) -> Arrays:
             f"history file {file} is unreadable ({type(err).__name__}: {err}); it was "
             "cut short or modified. Re-run training to rebuild the history."
         ) from err
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_sum(file: Path, expected: str | None) -> None:
+    """HistoryError when ``file`` is not what was written (histories written before
+    checksums were kept have none to check)."""
+    if expected is not None and file.is_file() and _sha256(file) != expected:
+        raise HistoryError(
+            f"history file {file} was changed after it was written (its checksum does not "
+            "match the index); re-run training to rebuild the history"
+        )

@@ -87,7 +87,7 @@ class ClientRole:
         if cls.Options is None:
             if raw:
                 raise ConfigError(
-                    [f"[{where}] sets {sorted(raw)}, but {cls.name} takes no options"]
+                    [f"[{where}] sets {sorted(raw)}, but {cls.__qualname__} takes no options"]
                 )
             return None
         return parse_options(cls.Options, where, raw)
@@ -260,4 +260,6 @@ def load_role(name: str) -> type[ClientRole]:
 def role_with_options(config: ExperimentConfig, name: str) -> tuple[type[ClientRole], Any]:
     """The role class ``name`` and its options from ``[roles.<name>]``, validated."""
     cls = load_role(name)
-    return cls, cls.parse_options(config.roles.options_for(name), f"roles.{name}")
+    bare = name.replace("-", "_").isidentifier()  # TOML quotes a dotted path
+    where = f"roles.{name}" if bare else f'roles."{name}"'
+    return cls, cls.parse_options(config.roles.options_for(name), where)

@@ -348,7 +348,7 @@ def make_method(name: str, options: Mapping[str, Any] | None = None) -> Unlearni
 
     Unknown options are named next to the ones the method accepts.
     """
-    where = f"unlearning.{name}"
+    where = f"unlearning.{name}" if name.isidentifier() else f'unlearning."{name}"'
     try:
         cls = load_plugin("method", name)
     except PluginError as err:
