@@ -11,8 +11,11 @@ fedunlearn config                                    every key, default and mean
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,7 +24,10 @@ from fedunlearn.config.experiment import ExperimentConfig, describe
 from fedunlearn.config.options import ConfigError
 from fedunlearn.data.datasets import DataError
 from fedunlearn.data.partition import PartitionError
+from fedunlearn.history import HistoryError
+from fedunlearn.plugins import PluginError
 from fedunlearn.studies.report import ReportError
+from fedunlearn.studies.sweep import SweepBusyError
 
 
 def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
@@ -43,10 +49,24 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+INPUT_ERRORS = (
+    ConfigError,
+    FileNotFoundError,
+    ReportError,
+    DataError,
+    PartitionError,
+    PluginError,
+    HistoryError,
+    SweepBusyError,
+)
+"""Errors that mean the input is wrong (a key, a file, a plugin, the data): exit 2."""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fedunlearn", description="Simulate federated unlearning on Flower."
     )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run an experiment (the default one without CONFIG)")
     run.add_argument("config", nargs="?", help="experiment TOML file")
@@ -82,7 +102,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``fedunlearn`` console script."""
+    """Entry point of the ``fedunlearn`` console script.
+
+    Exit codes: 0 done; 1 a run failed (one line saying why; ``--debug`` shows the
+    traceback); 2 bad input (a key, a file, a plugin, the data); 130 interrupted
+    (SIGINT or SIGTERM: the run folders say ``interrupted``, what was computed is kept).
+    """
     args = _parser().parse_args(argv)
     console = Console(stderr=True, soft_wrap=True)  # messages wrap in the terminal, not in logs
     if args.command == "config":
@@ -90,40 +115,77 @@ def main(argv: list[str] | None = None) -> int:
 
         print(describe() + "\n" + describe_plugins())
         return 0
+    previous = _stop_on_sigterm()
     try:
-        if args.command == "sweep":
-            return _sweep(args)
-        if args.command == "report":
-            from fedunlearn.studies.report import write_report
-
-            print(f"report: {write_report(args.results)}")
-            return 0
-        config = _load(args.config, args.overrides)
-        if args.command == "check":
-            from fedunlearn.run.check import check_experiment
-
-            lines = check_experiment(config)
-            print(f"{args.config}: valid")
-            for line in lines:
-                print(f"  {line}")
-            return 0
-        if args.command == "compare":
-            from fedunlearn.studies.compare import compare
-
-            out = Path(args.out) if args.out else None
-            compare(config, args.seeds, out_dir=out, show_progress=not args.quiet)
-            return 0
-        from fedunlearn.apps.simulation import simulate
-
-        simulate(config, show_progress=not args.quiet)
-        return 0
-    except (ConfigError, FileNotFoundError, ReportError, DataError, PartitionError) as err:
+        return _dispatch(args)
+    except INPUT_ERRORS as err:
+        if args.debug:
+            raise
         # escape(): "[section]" in a message is text, not rich markup.
         console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
         return 2
     except KeyboardInterrupt:
+        from fedunlearn.run.experiment import interrupt
+
+        interrupt()
         console.print("interrupted; what was computed is in the run folder")
         return 130
+    except Exception as err:  # a run failed: its folder holds the whole story
+        if args.debug:
+            raise
+        console.print(
+            f"[red]failed:[/] {escape(f'{type(err).__name__}: {err}'.splitlines()[0])} "
+            "(the run folder's error.txt has the details; --debug shows the traceback)",
+            highlight=False,
+        )
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops a run as Ctrl-C does (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sweep":
+        return _sweep(args)
+    if args.command == "report":
+        from fedunlearn.studies.report import write_report
+
+        print(f"report: {write_report(args.results)}")
+        return 0
+    config = _load(args.config, args.overrides)
+    if args.command == "check":
+        from fedunlearn.run.check import check_experiment
+
+        lines = check_experiment(config)
+        print(f"{args.config}: valid")
+        for line in lines:
+            print(f"  {line}")
+        return 0
+    if args.command == "compare":
+        from fedunlearn.studies.compare import compare
+
+        out = Path(args.out) if args.out else None
+        compare(config, args.seeds, out_dir=out, show_progress=not args.quiet)
+        return 0
+    from fedunlearn.apps.simulation import simulate
+
+    result = simulate(config, show_progress=not args.quiet)
+    if result.metrics.status != "complete":  # a part failed: say so in the exit code too
+        failed = ", ".join(result.metrics.errors) or "a part"
+        print(f"{result.metrics.status}: {failed} failed; see {result.run_dir / 'errors'}")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -51,3 +51,24 @@ class WreckFirst(UnlearningMethod):
         self.calls += 1
         arrays = job.initial if self.calls == 1 else job.original
         return UnlearningOutcome(arrays=arrays, details={"forget": job.forget.as_dict()})
+
+
+class Zeros(UnlearningMethod):
+    """Returns a model of zeros: it has learned nothing (collapsed)."""
+
+    name = "zeros"
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        return UnlearningOutcome(arrays={k: 0 * v for k, v in job.original.items()})
+
+
+class Renamed(UnlearningMethod):
+    """Keeps its option under another attribute name than the argument's."""
+
+    name = "renamed"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.a = alpha
+
+    def unlearn(self, job: UnlearningJob) -> UnlearningOutcome:
+        return UnlearningOutcome(arrays=job.original)

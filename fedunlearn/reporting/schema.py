@@ -151,6 +151,8 @@ class RunMetrics:
         Everything forgotten over all stages; the clients forgotten whole.
     requests : list of dict
         Every request gathered, with the decision on it and the reason.
+    refused_nodes : dict of str
+        Nodes refused when they joined (e.g. two claiming one client id), with why.
     models : dict of Figures
         The audit of every model after the last stage (``original`` included).
     stages : list of Stage
@@ -185,6 +187,7 @@ class RunMetrics:
     forgotten: dict[str, Any] = field(default_factory=dict)
     forgotten_clients: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    refused_nodes: dict[str, str] = field(default_factory=dict)
     models: dict[str, Figures] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)

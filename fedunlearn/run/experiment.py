@@ -11,6 +11,7 @@ Only the audit reads ground truth (test set, forgotten data, canary), from
 
 from __future__ import annotations
 
+import threading
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,11 +19,11 @@ from pathlib import Path
 
 from flwr.serverapp import Grid
 
-from fedunlearn.config import ExperimentConfig
+from fedunlearn.config import ConfigError, ExperimentConfig
 from fedunlearn.config.identity import method_key, training_key
 from fedunlearn.history import UpdateHistory
 from fedunlearn.learning.arrays import Arrays
-from fedunlearn.reporting.folder import write_failure
+from fedunlearn.reporting.folder import write_failure, write_status
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.reporting.schema import RunMetrics
 from fedunlearn.run.components import Components, resolve_components
@@ -56,13 +57,23 @@ class ExperimentResult:
 
 
 def resolve_run_dir(config: ExperimentConfig) -> Path:
-    """The results folder of this run (created, absolute)."""
+    """The results folder of this run (created, absolute); ConfigError naming the key
+    when it cannot be created."""
     if config.output.run_dir:
-        path = Path(config.output.run_dir)
+        path, key = Path(config.output.run_dir), "output.run_dir"
     else:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = Path(config.output.dir) / f"{config.name}-seed{config.seed}-{stamp}"
-    path.mkdir(parents=True, exist_ok=True)
+        key = "output.dir"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".writable"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            [f"{key}: cannot write the run folder {path}: {err.strerror or err}"]
+        ) from err
     return path.resolve()
 
 
@@ -102,6 +113,8 @@ def run_group(
     components = [resolve_components(c) for c in configs]
     dirs = run_dirs or [resolve_run_dir(c) for c in configs]
     for config, run_dir in zip(configs, dirs, strict=True):
+        write_status(run_dir, "running", name=config.name, seed=config.seed)
+        ACTIVE.add(run_dir)
         (run_dir / "config.toml").write_text(config.to_toml())
     prepare = Prepare(grid, configs[0], dirs[0], progress or PhaseProgress(enabled=False))
     ctx: RunContext | None = None
@@ -111,7 +124,7 @@ def run_group(
     except BaseException as err:
         rows = ctx.round_log.rows_for(set()) if ctx is not None else []
         for run_dir in dirs:
-            write_failure(run_dir, rows, f"{type(err).__name__}: {err}", traceback.format_exc())
+            _stopped(run_dir, rows, err)
         raise
     results = []
     for config, parts, run_dir in zip(configs, components, dirs, strict=True):
@@ -119,10 +132,37 @@ def run_group(
             results.append(finish(ctx, federation, config, parts, run_dir))
         except BaseException as err:
             # Keep the rounds of training and of every method that ran.
-            rows = ctx.round_log.rows_for({method_key(m) for _, m in parts.to_run()})
-            write_failure(run_dir, rows, f"{type(err).__name__}: {err}", traceback.format_exc())
+            _stopped(
+                run_dir, ctx.round_log.rows_for({method_key(m) for _, m in parts.to_run()}), err
+            )
             raise
+        finally:
+            ACTIVE.discard(run_dir)
     return results
+
+
+ACTIVE: set[Path] = set()
+"""Run folders of this process still running (marked interrupted if it is stopped)."""
+
+INTERRUPTED = threading.Event()
+"""Set when this process is asked to stop (SIGINT, SIGTERM): runs that fail from then
+on were interrupted, not broken."""
+
+
+def interrupt() -> None:
+    """Mark every run of this process still running as interrupted (on SIGINT/SIGTERM)."""
+    INTERRUPTED.set()
+    for run_dir in list(ACTIVE):
+        write_status(run_dir, "interrupted", error="the process was asked to stop")
+        ACTIVE.discard(run_dir)
+
+
+def _stopped(run_dir: Path, rows: list[dict], err: BaseException) -> None:
+    """Keep what a run that stopped computed, and say whether it failed or was stopped."""
+    interrupted = INTERRUPTED.is_set() or isinstance(err, KeyboardInterrupt | SystemExit)
+    state = "interrupted" if interrupted else "failed"
+    write_failure(run_dir, rows, f"{type(err).__name__}: {err}", traceback.format_exc(), state)
+    ACTIVE.discard(run_dir)
 
 
 def train_federation(ctx: RunContext, prepare: Prepare) -> TrainedFederation:

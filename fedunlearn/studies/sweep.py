@@ -13,8 +13,11 @@ reference and relative cost). The sweep file and its planning: :mod:`.plan`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +74,45 @@ def group_runs(runs: list[PlannedRun]) -> list[list[list[PlannedRun]]]:
 def run_sweep(
     sweep: Sweep, *, show_progress: bool = False, console: Console | None = None
 ) -> SweepResult:
-    """Run what is not complete yet, then write ``results.csv`` and ``sweep.json``."""
+    """Run what is not complete yet, then write ``results.csv`` and ``sweep.json``.
+
+    One sweep at a time per output folder: a second process gets a SweepBusyError.
+    """
     console = console or Console()
     sweep.out.mkdir(parents=True, exist_ok=True)
+    with sweep_lock(sweep.out):
+        return _run_sweep(sweep, show_progress, console)
+
+
+class SweepBusyError(RuntimeError):
+    """Another sweep is running in the same output folder."""
+
+
+@contextlib.contextmanager
+def sweep_lock(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.sweep.lock`` (an OS lock: it dies with its process)."""
+    path = out / ".sweep.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SweepBusyError(
+                f"another fedunlearn sweep ({holder}) is running in {out}; wait for it to "
+                "finish, or give this one another sweep.out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run_sweep(sweep: Sweep, show_progress: bool, console: Console) -> SweepResult:
     planned = sweep.plan()
     result = SweepResult(sweep.out)
     todo = []

@@ -160,6 +160,7 @@ def unlearn(
         )
     training_class, plan = _training(history, strategy, train_config, timeout)
     start = history.final_model if original is None else _arrays(original)
+    history.check_fits(start)
     job = UnlearningJob(
         grid=grid,
         registry=ClientRegistry.learned(history.client_nodes, history.client_examples),

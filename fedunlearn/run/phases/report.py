@@ -55,6 +55,7 @@ class Report:
             forgotten=forgotten.as_dict(),
             forgotten_clients=sorted(forgotten.clients),
             requests=[d.as_dict() for d in fed.verification.decisions],
+            refused_nodes={str(n): why for n, why in fed.registry.refused.items()},
             models=stages[-1].models if stages else {},
             stages=stages,
             cost=Costs(
