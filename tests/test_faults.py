@@ -233,6 +233,7 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     ("overrides", "message"),
     [
         (["seed=-1"], "seed must be >= 0, got -1"),
+        (["data.path=/tmp/x.npz"], "data.path = '/tmp/x.npz' is not read when data.dataset"),
         (["model.name=no_such.module:factory"], "cannot import module 'no_such.module'"),
         (
             ['unlearning.methods=["tests.faulty_plugin:Method"]'],

@@ -124,6 +124,12 @@ class DataConfig:
         }
         if kind in what and not self.path:
             problems.append(f"data.path must name {what[kind]} when data.dataset = {kind!r}")
+        if self.path and kind not in what:
+            problems.append(
+                f"data.path = {self.path!r} is not read when data.dataset = {kind!r}: set "
+                f"data.dataset to the kind of file it is ({', '.join(map(repr, what))}) or "
+                "leave data.path empty"
+            )
         if not self.label:
             problems.append("data.label must name the label column, got ''")
         if self.label in self.features:
