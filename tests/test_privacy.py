@@ -232,3 +232,17 @@ def test_runs_under_local_dp_do_not_share_a_federation_across_method_options() -
     assert key("privacy.mode=local", "unlearning.federaser.r=0.5") != key(
         "privacy.mode=local", "unlearning.federaser.r=1.0"
     )
+
+
+def test_central_dp_noise_is_seeded_so_the_same_seed_gives_the_same_figures(tmp_path) -> None:
+    from fedunlearn.apps.simulation import simulate
+    from tests.conftest import small_config
+
+    overrides = ("privacy.mode=central", "privacy.noise_multiplier=0.5", "training.rounds=2")
+    runs = [
+        simulate(small_config(tmp_path / name, *overrides), show_progress=False)
+        for name in ("a", "b")
+    ]
+    assert runs[0].metrics.models == runs[1].metrics.models
+    other = simulate(small_config(tmp_path / "c", *overrides, "seed=1"), show_progress=False)
+    assert other.metrics.models != runs[0].metrics.models

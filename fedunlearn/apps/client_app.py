@@ -34,6 +34,7 @@ from fedunlearn.federation.protocol import (
     TrainInstruction,
 )
 from fedunlearn.learning.arrays import from_record, to_record
+from fedunlearn.learning.threads import pin_threads
 from fedunlearn.roles.role import ClientRole, role_with_options
 from fedunlearn.roles.setup import ClientSetup
 from fedunlearn.unlearning.requests import encode_requests
@@ -133,6 +134,7 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
 
     def role_of_message(msg: Message, context: Context) -> ClientRole:
         tag, cfg = experiment_of(msg, config, context)
+        pin_threads(cfg.simulation.client_cpus)  # the client's CPU share, not the machine
         return role_for(context, cfg, tag)
 
     @app.query("identify")

@@ -14,6 +14,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.learning.threads import pin_threads
 from fedunlearn.reporting.console import print_summary
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.run.experiment import ExperimentResult, run_experiment
@@ -33,6 +34,8 @@ def build_server_app(
     @app.main()
     def main(grid: Grid, context: Context) -> None:
         cfg = config or ExperimentConfig.from_run_config(context.run_config)
+        if config is None:  # under flwr run: a process of its own beside the clients'
+            pin_threads(1)
         if not cfg.output.verbose:
             logging.getLogger("flwr").setLevel(logging.ERROR)
         with PhaseProgress(enabled=show_progress) as progress:

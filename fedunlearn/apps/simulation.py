@@ -23,6 +23,7 @@ from fedunlearn.apps.client_app import build_client_app
 from fedunlearn.apps.server_app import build_server_app
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.tagged_grid import TaggedGrid
+from fedunlearn.learning.threads import pin_threads
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.run.components import resolve_components
 from fedunlearn.run.experiment import ExperimentResult, run_group
@@ -111,8 +112,10 @@ def _start(server_app: ServerApp, client_app: ClientApp, config: ExperimentConfi
     if config.simulation.backend == "inline":
         from fedunlearn.federation.inline import run_inline
 
+        pin_threads(config.simulation.client_cpus)  # clients run here, one at a time
         run_inline(server_app, client_app, num_clients, seed=config.seed)
     else:
+        pin_threads(1)  # the server evaluates while the clients' actors train
         _run_ray(server_app, client_app, num_clients, config)
 
 

@@ -10,12 +10,16 @@ each round really has (:func:`effective_noise`), without amplification by sampli
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
+from flwr.app import Array, ArrayRecord, Message, MetricRecord
 from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+from flwr.supercore.differential_privacy import compute_stdv
 
 from fedunlearn.defenses.privacy import epsilon_of
+from fedunlearn.seeding import derive_seed
 
 
 def effective_noise(
@@ -56,6 +60,26 @@ class CentralDP(DifferentialPrivacyServerSideFixedClipping):
         if inner is None:
             raise AttributeError(name)
         return getattr(inner, name)
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        self._noise_round = server_round
+        return super().aggregate_train(server_round, replies)
+
+    def _add_noise_to_aggregated_arrays(self, aggregated_arrays: ArrayRecord) -> ArrayRecord:
+        """Flower's noise, from a generator seeded by (seed, phase, round): the same seed
+        gives the same figures (Flower draws from NumPy's global generator)."""
+        arrays = aggregated_arrays.to_numpy_ndarrays()
+        std = compute_stdv(self.noise_multiplier, self.clipping_norm, self.num_sampled_clients)
+        inner = self.strategy
+        training_round = inner.training_round(getattr(self, "_noise_round", 0))
+        seed = derive_seed(getattr(inner, "seed", 0), getattr(inner, "phase", ""), training_round)
+        rng = np.random.default_rng(seed % 2**63)
+        noised = [a + rng.normal(0.0, std, a.shape).astype(a.dtype) for a in arrays]
+        return ArrayRecord(
+            {k: Array(np.asarray(v)) for k, v in zip(aggregated_arrays.keys(), noised, strict=True)}
+        )
 
 
 def central_dp_trainer(
