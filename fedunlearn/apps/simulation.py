@@ -130,6 +130,10 @@ def _run_ray(
     if not verbose:
         flwr_logger.setLevel(logging.ERROR)
         os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    # Ray starts its workers at nice 15 (to keep its own daemons responsive): beside any
+    # other job the clients then starve (3.5% of a core each, measured). Clients are the
+    # work here, so they run at the same priority as everything else.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     backend_config = {
         "client_resources": {"num_cpus": config.simulation.client_cpus, "num_gpus": 0.0},
         "init_args": {
