@@ -54,3 +54,23 @@ class Repeater(ClientRole):
 
     def unlearning_requests(self) -> list[UnlearningRequest]:
         return [UnlearningRequest(target_client=self.setup.client_id)] * 3
+
+
+class Straggler(ClientRole):
+    """Trains honestly except in training round 2, where it never answers."""
+
+    def fit(self, arrays: Arrays, instruction: TrainInstruction) -> tuple[Arrays, TrainReport]:
+        if instruction.phase == "train" and instruction.server_round == 2:
+            import time
+
+            time.sleep(3600)
+        return super().fit(arrays, instruction)
+
+
+class DropsOutOfCalibration(ClientRole):
+    """Trains honestly, then fails every calibration round."""
+
+    def fit(self, arrays: Arrays, instruction: TrainInstruction) -> tuple[Arrays, TrainReport]:
+        if instruction.phase == "calibrate":
+            raise RuntimeError("dropped out of calibration")
+        return super().fit(arrays, instruction)

@@ -13,6 +13,8 @@ Use it to debug a strategy or role with breakpoints, and in tests that must be f
 from __future__ import annotations
 
 import copy
+import threading
+import time
 import traceback
 import uuid
 from collections.abc import Iterable
@@ -104,7 +106,23 @@ class InlineGrid(Grid):
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> Iterable[Message]:
-        return list(self.pull_messages(self.push_messages(messages)))
+        """Deliver each message in turn; a client still busy when ``timeout`` (for the
+        whole batch) runs out gives no reply, as a straggler on the Ray engine does, and
+        is left behind (its thread is abandoned)."""
+        if timeout is None:
+            return list(self.pull_messages(self.push_messages(messages)))
+        deadline = time.monotonic() + timeout
+        replies = []
+        for message in messages:
+            done: list[Message] = []
+            worker = threading.Thread(
+                target=lambda m=message, out=done: out.append(self._deliver(m)), daemon=True
+            )
+            worker.start()
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if done:
+                replies.append(done[0])
+        return replies
 
     def _deliver(self, message: Message) -> Message:
         node_id = message.metadata.dst_node_id

@@ -46,7 +46,12 @@ from fedunlearn.federation import contract
 from fedunlearn.federation.contract import ContractError, UnlearningContract
 from fedunlearn.federation.cost import Cost
 from fedunlearn.federation.protocol import CLIENT_ID, TrainInstruction
-from fedunlearn.federation.registry import ClientRegistry, FederationError, check_replies
+from fedunlearn.federation.registry import (
+    ClientRegistry,
+    FederationError,
+    check_replies,
+    missing_clients,
+)
 from fedunlearn.federation.sampling import FEDAVG_ARGUMENTS, SamplingPlan, sample_clients
 from fedunlearn.history import MemoryHistory, UpdateHistory
 from fedunlearn.learning.arrays import Arrays, from_record, subtract, to_record
@@ -205,7 +210,8 @@ class RecordingMixin:
         self.default_evaluate_config: dict[str, Any] = {}
         self.cost = Cost()
         self.failures: dict[int, list[int]] = {}
-        """Clients whose reply was an error, by training round."""
+        """Clients sent a message that did not reply in time or replied with an error,
+        by training round (the round went on without them)."""
         self._round_start: dict[int, Arrays] = {}
         self._sent: dict[tuple[str, int], list[Message]] = {}
         self._asked_more: dict[int, bool] = {}
@@ -427,13 +433,17 @@ class RecordingMixin:
         good = [r for r in replies if not r.has_error()]
         bad = [r for r in replies if r.has_error()]
         training_round = self.training_round(server_round)
-        if bad:
-            self.failures[training_round] = sorted(
-                self.clients.client_of(r.metadata.src_node_id) for r in bad
-            )
+        missing = missing_clients(sent, good, self.clients.client_of)
+        if missing:  # failed or silent: the round goes on without them where allowed
+            self.failures[training_round] = missing
         if self.min_reply_fraction is not None:
             check_replies(
-                sent, good, bad, f"{self.phase} round {server_round}", self.min_reply_fraction
+                sent,
+                good,
+                bad,
+                f"{self.phase} round {training_round}",
+                self.min_reply_fraction,
+                lambda node: f"client {self.clients.client_of(node)}",
             )
         start = self._round_start.pop(server_round)
         if good:
@@ -568,8 +578,9 @@ class RecordingMixin:
                 sent,
                 good,
                 [r for r in replies if r.has_error()],
-                f"{self.phase} evaluation round {server_round}",
+                f"{self.phase} evaluation round {self.training_round(server_round)}",
                 self.min_reply_fraction,
+                lambda node: f"client {self.clients.client_of(node)}",
             )
         return super().aggregate_evaluate(server_round, good)  # type: ignore[misc]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -116,7 +116,11 @@ class ClientRegistry:
             Message(RecordDict({"config": ConfigRecord()}), dst_node_id=n, message_type=IDENTIFY)
             for n in nodes
         ]
-        replies = send_and_check(grid, messages, timeout=timeout, what="identify")
+        # Starting the clients (a Ray actor each, data loaded) counts against the
+        # connect timeout, not a round's.
+        replies = send_and_check(
+            grid, messages, timeout=max(timeout, connect_timeout), what="identify"
+        )
         infos = [_identified(reply) for reply in replies]
         claims: dict[int, list[ClientInfo]] = {}
         for info in infos:
@@ -216,6 +220,7 @@ def send_and_check(
     timeout: float,
     what: str,
     min_fraction: float = 1.0,
+    registry: ClientRegistry | None = None,
 ) -> list[Message]:
     """Send, wait, and return the replies without errors.
 
@@ -227,7 +232,8 @@ def send_and_check(
         return []
     replies = list(grid.send_and_receive(messages, timeout=timeout))
     good = [r for r in replies if not r.has_error()]
-    check_replies(messages, good, [r for r in replies if r.has_error()], what, min_fraction)
+    name = None if registry is None else (lambda n: f"client {registry.client_of(n)}")
+    check_replies(messages, good, [r for r in replies if r.has_error()], what, min_fraction, name)
     return good
 
 
@@ -237,21 +243,34 @@ def check_replies(
     failed: Sequence[Message],
     what: str,
     min_fraction: float,
+    name: Callable[[int], str] | None = None,
 ) -> None:
-    """Raise FederationError when too few good replies came back for ``sent``."""
+    """Raise FederationError when too few good replies came back for ``sent``, naming
+    each failed or silent client (``name`` turns a node id into the client's name)."""
     needed = math.ceil(min_fraction * len(sent))
     if len(good) >= needed:
         if failed:
             log.warning("%s: %d of %d clients failed", what, len(failed), len(sent))
         return
+    label = name or (lambda node: f"node {node}")
     answered = {r.metadata.src_node_id for r in (*good, *failed)}
     silent = [m.metadata.dst_node_id for m in sent if m.metadata.dst_node_id not in answered]
-    details = [f"node {r.metadata.src_node_id}: {r.error.reason.strip()}" for r in failed]
-    details += [f"node {n}: no reply before the timeout" for n in silent]
+    details = [f"{label(r.metadata.src_node_id)}: {r.error.reason.strip()}" for r in failed]
+    details += [f"{label(n)}: no reply before the timeout" for n in silent]
     raise FederationError(
         f"{what}: {len(good)} of {len(sent)} clients replied, {needed} needed.\n"
         + "\n".join(details[:10])
         + (f"\n... and {len(details) - 10} more" if len(details) > 10 else "")
+    )
+
+
+def missing_clients(
+    sent: Sequence[Message], good: Sequence[Message], client_of: Callable[[int], int]
+) -> list[int]:
+    """The clients sent a message that sent no good reply (failed or silent)."""
+    answered = {r.metadata.src_node_id for r in good}
+    return sorted(
+        client_of(m.metadata.dst_node_id) for m in sent if m.metadata.dst_node_id not in answered
     )
 
 
@@ -274,7 +293,9 @@ def ask_every_client(
         )
         for c in registry.client_ids
     ]
-    return send_and_check(grid, messages, timeout=timeout, what=what, min_fraction=min_fraction)
+    return send_and_check(
+        grid, messages, timeout=timeout, what=what, min_fraction=min_fraction, registry=registry
+    )
 
 
 def _identified(reply: Message) -> ClientInfo:

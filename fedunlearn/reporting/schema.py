@@ -153,6 +153,9 @@ class RunMetrics:
         Every request gathered, with the decision on it and the reason.
     refused_nodes : dict of str
         Nodes refused when they joined (e.g. two claiming one client id), with why.
+    missing : dict of dict
+        Clients that failed or fell silent, by phase (``training`` or a method's label)
+        and round; each round went on without them (``federation.min_reply_fraction``).
     models : dict of Figures
         The audit of every model after the last stage (``original`` included).
     stages : list of Stage
@@ -188,6 +191,7 @@ class RunMetrics:
     forgotten_clients: list[int] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     refused_nodes: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     models: dict[str, Figures] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)

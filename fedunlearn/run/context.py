@@ -97,6 +97,8 @@ class TrainedFederation:
     training_cost: Cost
     verification: Verification
     stages: list[ForgetSet]
+    missing: dict[int, list[int]] = field(default_factory=dict)
+    """Clients that failed or fell silent in training, by round."""
 
     @property
     def forgotten(self) -> ForgetSet:

@@ -177,6 +177,7 @@ def train_federation(ctx: RunContext, prepare: Prepare) -> TrainedFederation:
         training.cost,
         requests.verification,
         requests.stages,
+        training.missing,
     )
 
 

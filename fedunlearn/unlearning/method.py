@@ -193,11 +193,15 @@ def run_rounds(
         evaluate_fn=job.evaluate_fn,
     )
     strategy.cost.wall_seconds = time.perf_counter() - started
+    details = dict(details or {})
+    missing = getattr(strategy, "failures", None)
+    if missing:  # clients that failed or fell silent: the rounds went on without them
+        details["missing_clients"] = {str(r): list(c) for r, c in sorted(missing.items())}
     return UnlearningOutcome(
         arrays=from_record(result.arrays),
         cost=strategy.cost,
         round_metrics=round_metrics(result),
-        details=details or {},
+        details=details,
     )
 
 

@@ -56,6 +56,7 @@ class Report:
             forgotten_clients=sorted(forgotten.clients),
             requests=[d.as_dict() for d in fed.verification.decisions],
             refused_nodes={str(n): why for n, why in fed.registry.refused.items()},
+            missing=self.missing(unlearned),
             models=stages[-1].models if stages else {},
             stages=stages,
             cost=Costs(
@@ -84,6 +85,17 @@ class Report:
                     },
                 )
         return metrics
+
+    def missing(self, unlearned: Unlearned) -> dict[str, dict[str, list[int]]]:
+        """Clients missing from rounds, by phase and round."""
+        out: dict[str, dict[str, list[int]]] = {}
+        if self.federation.missing:
+            out["training"] = {str(r): c for r, c in sorted(self.federation.missing.items())}
+        for label, stages in unlearned.details.items():
+            for details in stages:
+                for r, clients in details.get("missing_clients", {}).items():
+                    out.setdefault(label, {})[r] = clients
+        return out
 
     def add_privacy(self, metrics: RunMetrics, models: dict[str, Any]) -> None:
         """Epsilon columns of every model but the original."""

@@ -21,6 +21,8 @@ class Training:
     history: UpdateHistory
     original: Arrays
     cost: Cost
+    missing: dict[int, list[int]]
+    """Clients that failed or fell silent, by round (training went on without them)."""
 
 
 class Train:
@@ -63,4 +65,4 @@ class Train:
         ctx.round_log.merge("training", round_metrics(result))
         original = from_record(result.arrays)
         history.set_final_model(original)
-        return Training(history, original, trainer.cost)
+        return Training(history, original, trainer.cost, dict(getattr(trainer, "failures", {})))
