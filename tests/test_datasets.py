@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from fedunlearn.cli import main
+from fedunlearn.config.dataset import DataConfig
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
-from fedunlearn.config.sections import DataConfig
 from fedunlearn.data.datasets import DataError, load_data, load_dataset
 from fedunlearn.data.partition import PartitionError
 from fedunlearn.data.world import federated_data

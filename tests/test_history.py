@@ -17,6 +17,7 @@ from fedunlearn.history import (
     UpdateHistory,
     new_history,
 )
+from fedunlearn.history.store import HistoryStore
 
 HOOKS = (
     "_store_round",
@@ -377,7 +378,7 @@ def test_a_store_missing_a_hook_cannot_be_made(missing: str) -> None:
     complete = type("Complete", (partial,), {missing: getattr(MemoryHistory, missing)})
     assert complete(delta_t=2).delta_t == 2
     # A memory store that puts a hook back to abstract is no store either.
-    broken = type("Broken", (MemoryHistory,), {missing: UpdateHistory.__dict__[missing]})
+    broken = type("Broken", (MemoryHistory,), {missing: HistoryStore.__dict__[missing]})
     with pytest.raises(TypeError, match=missing):
         broken()
 

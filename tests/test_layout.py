@@ -108,3 +108,35 @@ def test_every_sub_package_says_what_it_owns_and_may_import() -> None:
             continue
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
         assert "May import" in doc or init.parent.name == "phases", init
+
+
+MODULE_LINES = 400
+CLASS_LINES = 200
+SOURCES = sorted(
+    p
+    for folder in ("fedunlearn", "strategies", "clients", "examples")
+    for p in (ROOT / folder).rglob("*.py")
+)
+
+
+def _oversized(path: Path) -> list[str]:
+    text = path.read_text()
+    found = []
+    if len(text.splitlines()) > MODULE_LINES:
+        found.append(f"{path.name}: {len(text.splitlines())} lines (split the module)")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno >= CLASS_LINES:
+            size = node.end_lineno - node.lineno + 1
+            found.append(f"{path.name}: class {node.name} is {size} lines")
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_over_400_lines_and_no_class_over_200(path: Path) -> None:
+    assert not _oversized(path)
+
+
+def test_the_size_test_sees_an_oversized_class(tmp_path: Path) -> None:
+    big = tmp_path / "big.py"
+    big.write_text("class Big:\n" + "    x = 1\n" * CLASS_LINES)
+    assert _oversized(big) == [f"big.py: class Big is {CLASS_LINES + 1} lines"]

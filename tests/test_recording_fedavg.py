@@ -7,9 +7,9 @@ import pytest
 from flwr.app import ConfigRecord
 
 from fedunlearn.federation.protocol import TrainInstruction
-from fedunlearn.federation.recording import RecordingFedAvg, sample_clients
+from fedunlearn.federation.recording import RecordingFedAvg
 from fedunlearn.federation.registry import FederationError
-from fedunlearn.federation.sampling import SamplingPlan
+from fedunlearn.federation.sampling import SamplingPlan, sample_clients
 from fedunlearn.history import MemoryHistory
 from fedunlearn.learning.arrays import to_record
 from tests.fakes import linear_federation, train_linear, zeros

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedunlearn.config.dataset import DataConfig
 from fedunlearn.config.options import (
     ConfigError,
     coerce,
@@ -47,21 +48,17 @@ from fedunlearn.config.options import (
     unknown_key,
 )
 from fedunlearn.config.sections import (
-    AttackConfig,
     CanaryConfig,
-    DataConfig,
-    DefenseConfig,
     FederationConfig,
     HistoryConfig,
     ModelConfig,
     OutputConfig,
-    PrivacyConfig,
-    ReleaseConfig,
     RolesConfig,
     SimulationConfig,
     TrainingConfig,
     UnlearningConfig,
 )
+from fedunlearn.config.threats import AttackConfig, DefenseConfig, PrivacyConfig, ReleaseConfig
 
 NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 """What a run name may be: one folder name, never a path."""

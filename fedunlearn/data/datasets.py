@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fedunlearn.config.sections import DataConfig
+from fedunlearn.config.dataset import DataConfig
 
 BUILTIN_DATASETS = DataConfig.WITHOUT_COLUMNS
 """The datasets read without Hugging Face ``datasets``."""

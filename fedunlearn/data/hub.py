@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fedunlearn.config.sections import DataConfig
+from fedunlearn.config.dataset import DataConfig
 from fedunlearn.data.datasets import DataError, DataNotFoundError
 
 if TYPE_CHECKING:

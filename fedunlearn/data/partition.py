@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedunlearn.config.sections import PARTITION_SCHEMES
+from fedunlearn.config.dataset import PARTITION_SCHEMES
 
 
 class PartitionError(ValueError):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedunlearn.config.sections import DataConfig
+from fedunlearn.config.dataset import DataConfig
 from fedunlearn.data.datasets import DataError, DatasetInfo, LoadedData
 
 if TYPE_CHECKING:

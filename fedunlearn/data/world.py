@@ -15,8 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from fedunlearn.config.dataset import DataConfig
 from fedunlearn.config.experiment import ExperimentConfig
-from fedunlearn.config.sections import CanaryConfig, DataConfig
+from fedunlearn.config.sections import CanaryConfig
 from fedunlearn.data.canary import memorization_canaries, plant_canary, triggered_test_set
 from fedunlearn.data.datasets import ArrayDataset, DataError, DatasetInfo, load_data, train_test
 from fedunlearn.data.partition import partition_indices

@@ -4,8 +4,11 @@ Owns: :class:`~.base.UpdateHistory` (one interface) and its two stores,
 :class:`~.memory.MemoryHistory` and :class:`~.disk.DiskHistory`; :func:`new_history`
 picks one.
 
-Modules: ``base`` (the interface, :class:`KeptRound`, :class:`HistoryError`, what is
-kept and why), ``memory`` (the memory store), ``disk`` (the disk store and its format).
+Modules: ``base`` (the interface: what is kept and why), ``kept`` (:class:`KeptRound`,
+:class:`HistoryError` and the checks a kept round or a history must pass), ``meta``
+(what the history says of how training ran), ``store`` (the hooks a store
+implements), ``memory`` (the memory store), ``disk``
+(the disk store and its format).
 
 May import: :mod:`fedunlearn.learning` (arrays).
 """
@@ -15,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fedunlearn.history.base import HistoryError, KeptRound, UpdateHistory
+from fedunlearn.history.base import UpdateHistory
 from fedunlearn.history.disk import DiskHistory
+from fedunlearn.history.kept import HistoryError, KeptRound
 from fedunlearn.history.memory import MemoryHistory
 
 __all__ = [

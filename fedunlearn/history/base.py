@@ -26,84 +26,34 @@ finished readable)::
     again[1].updates[0]   # the update of client 0 in round 1
     MemoryHistory(delta_t=2).save("runs/h2")           # copy a memory history to disk
 
-A store implements a few small hooks (``_store_round``, ``_load_round``, ``_kept_ids``,
-``_round_bytes``, ``_global_bytes``, ``_persist``, ``_store_final``, ``_load_final``);
-everything else, including the participation bookkeeping, lives here.
+What one kept round is and what breaks it lives in :mod:`.kept`; what the history
+says of how training ran (``meta``) in :mod:`.meta`. A store implements a few small
+hooks (:class:`~fedunlearn.history.store.HistoryStore`); everything else,
+including the participation bookkeeping, lives here.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedunlearn.learning.arrays import Arrays, nbytes
+from fedunlearn.history.kept import HistoryError, KeptRound, fit_problem
+from fedunlearn.history.meta import TrainingMeta
+from fedunlearn.history.store import HistoryStore
+from fedunlearn.learning.arrays import Arrays
 
 if TYPE_CHECKING:
     from fedunlearn.history.disk import DiskHistory
-
-FORMAT = "fedunlearn-history"
-"""The ``format`` field of a disk history's ``index.json``."""
-VERSION = 1
-"""The ``version`` field of a disk history's ``index.json``."""
-
-
-class HistoryError(RuntimeError):
-    """A history on disk is missing, corrupt, or does not fit what is asked of it."""
-
-
-@dataclass(frozen=True)
-class KeptRound:
-    """Everything the server kept about one training round."""
-
-    round: int
-    global_model: Arrays
-    updates: dict[int, Arrays]
-    num_examples: dict[int, int]
-    sampled: tuple[int, ...]
-    clients: tuple[int, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        if set(self.updates) != set(self.num_examples):
-            raise ValueError("updates and num_examples must name the same clients")
-        object.__setattr__(self, "clients", tuple(sorted(self.updates)))
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of array data in this round."""
-        return nbytes(self.global_model) + sum(nbytes(u) for u in self.updates.values())
-
-
-def round_problem(kept: KeptRound) -> str:
-    """What is wrong with a kept round as read back ("" when nothing): every update must
-    have the global model's arrays, shapes and finite values, and come from a sampled
-    client with a positive example count."""
-    shapes = {k: np.shape(v) for k, v in kept.global_model.items()}
-    if any(not np.all(np.isfinite(v)) for v in kept.global_model.values()):
-        return f"round {kept.round}'s global model has non-finite values"
-    unsampled = sorted(set(kept.updates) - set(kept.sampled))
-    if unsampled:
-        return f"round {kept.round} has updates of clients {unsampled} it did not sample"
-    for client, update in kept.updates.items():
-        if {k: np.shape(v) for k, v in update.items()} != shapes:
-            return f"client {client}'s update in round {kept.round} does not fit the model"
-        if any(not np.all(np.isfinite(v)) for v in update.values()):
-            return f"client {client}'s update in round {kept.round} has non-finite values"
-        if kept.num_examples[client] <= 0:
-            count = kept.num_examples[client]
-            return f"client {client} reported {count} examples in round {kept.round}"
-    return ""
 
 
 def _copy(arrays: Mapping[str, np.ndarray]) -> Arrays:
     return {k: np.array(v, copy=True) for k, v in arrays.items()}
 
 
-class UpdateHistory(ABC):
+class UpdateHistory(HistoryStore, TrainingMeta):
     """Client updates kept every ``delta_t`` rounds; a store decides where they live.
 
     Parameters
@@ -125,41 +75,6 @@ class UpdateHistory(ABC):
         self._participation: dict[int, tuple[int, ...]] = {}
         self._final: Arrays | None = None
         self.meta: dict[str, Any] = {}
-        """How training ran (strategy, sampling, aggregation, config, client ids):
-        plain JSON data written by the training strategy, read by unlearning methods."""
-
-    # ------------------------------------------------------------------ store hooks
-    @abstractmethod
-    def _store_round(self, kept: KeptRound) -> None:
-        """Keep the arrays of a kept round."""
-
-    @abstractmethod
-    def _load_round(self, server_round: int) -> KeptRound:
-        """Return a kept round (``server_round`` is known to be kept)."""
-
-    @abstractmethod
-    def _kept_ids(self) -> Collection[int]:
-        """The kept rounds, in any order."""
-
-    @abstractmethod
-    def _round_bytes(self, server_round: int) -> int:
-        """Bytes of array data in a kept round (global model and updates)."""
-
-    @abstractmethod
-    def _global_bytes(self, server_round: int) -> int:
-        """Bytes of a kept round's global model."""
-
-    @abstractmethod
-    def _persist(self) -> None:
-        """Make the metadata (participation, kept rounds) durable."""
-
-    @abstractmethod
-    def _store_final(self, arrays: Arrays) -> None:
-        """Keep the final model (it is also held in ``self._final``)."""
-
-    @abstractmethod
-    def _load_final(self) -> Arrays | None:
-        """The final model kept by the store, or None."""
 
     # ------------------------------------------------------------------ writing
     def keeps(self, server_round: int) -> bool:
@@ -220,43 +135,9 @@ class UpdateHistory(ABC):
     def check_fits(self, model: Mapping[str, np.ndarray]) -> None:
         """HistoryError unless the history was kept for ``model``: the same array names,
         shapes and dtypes as its initial global model."""
-        kept = self.initial_model
-        if set(kept) != set(model):
-            raise HistoryError(
-                f"the history does not fit the model: it keeps {sorted(set(kept) - set(model))} "
-                f"the model lacks, and lacks {sorted(set(model) - set(kept))}"
-            )
-        for name, value in model.items():
-            have = np.asarray(kept[name])
-            if have.shape != np.shape(value) or have.dtype != np.asarray(value).dtype:
-                raise HistoryError(
-                    f"the history does not fit the model: {name} is {have.dtype}{list(have.shape)} "
-                    f"in the history, {np.asarray(value).dtype}{list(np.shape(value))} in the model"
-                )
-
-    def describe_training(self, **items: Any) -> None:
-        """Record how training ran (JSON-serialisable values) in :attr:`meta`."""
-        self.meta.update(items)
-        self._persist()
-
-    @property
-    def client_nodes(self) -> dict[int, int]:
-        """The Flower node each client trained on (as training saw them)."""
-        return {int(c): int(e["node"]) for c, e in self.meta.get("clients", {}).items()}
-
-    @property
-    def client_examples(self) -> dict[int, int]:
-        """Each client's example count (as it last reported it in training)."""
-        return {
-            int(c): int(e.get("num_examples", 0)) for c, e in self.meta.get("clients", {}).items()
-        }
-
-    @property
-    def aggregation(self) -> str:
-        """``"weighted-mean"`` when every round's global model moved by the weighted mean
-        of the client updates (what calibration, replay and subtraction assume), else
-        what the training strategy did instead; ``"unknown"`` when not recorded."""
-        return str(self.meta.get("aggregation", "unknown"))
+        problem = fit_problem(self.initial_model, model)
+        if problem:
+            raise HistoryError(problem)
 
     def set_final_model(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Keep the global model at the end of training."""
@@ -289,6 +170,11 @@ class UpdateHistory(ABC):
         if self._final is None:
             self._final = self._load_final()
         return self._final
+
+    @property
+    def has_final_model(self) -> bool:
+        """Whether the history holds the model training ended with."""
+        return self._final_or_none() is not None
 
     @property
     def final_model(self) -> Arrays:
@@ -347,32 +233,11 @@ class UpdateHistory(ABC):
 
     # ------------------------------------------------------------------ disk copies
     def save(self, path: str | Path) -> DiskHistory:
-        """Copy this history into a new disk history at ``path`` and return it.
-
-        Parameters
-        ----------
-        path : str or Path
-            An empty (or new) folder.
-
-        Returns
-        -------
-        DiskHistory
-            The copy, with the same rounds, participation, final model and metadata.
-        """
+        """Copy this history into a new disk history at ``path`` (an empty or new
+        folder) and return it: the same rounds, participation, final model and meta."""
         from fedunlearn.history.disk import DiskHistory
 
-        copy = DiskHistory(path, self.delta_t, self.parameter_keys)
-        copy.describe_training(**self.meta)
-        for r in sorted(self._participation):
-            if r in self:
-                kept = self[r]
-                copy.record(r, kept.global_model, kept.updates, kept.num_examples, kept.sampled)
-            else:
-                copy.record_participation(r, self._participation[r])
-        final = self._final_or_none()
-        if final is not None:
-            copy.set_final_model(final)
-        return copy
+        return DiskHistory.copy_of(self, path)
 
     @classmethod
     def open(cls, path: str | Path) -> DiskHistory:

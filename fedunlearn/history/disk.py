@@ -20,14 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from fedunlearn.history.base import (
-    FORMAT,
-    VERSION,
-    HistoryError,
-    KeptRound,
-    UpdateHistory,
-    round_problem,
-)
+from fedunlearn.history.base import UpdateHistory
+from fedunlearn.history.kept import FORMAT, VERSION, HistoryError, KeptRound, round_problem
 from fedunlearn.learning.arrays import Arrays, nbytes
 
 
@@ -67,6 +61,22 @@ class DiskHistory(UpdateHistory):
             )
         self.path.mkdir(parents=True, exist_ok=True)
         self._persist()
+
+    @classmethod
+    def copy_of(cls, history: UpdateHistory, path: str | Path) -> DiskHistory:
+        """A new disk history at ``path`` holding what ``history`` holds: its rounds,
+        participation, final model and meta."""
+        copy = cls(path, history.delta_t, history.parameter_keys)
+        copy.describe_training(**history.meta)
+        for r, sampled in history.participation.items():
+            if r in history:
+                kept = history[r]
+                copy.record(r, kept.global_model, kept.updates, kept.num_examples, kept.sampled)
+            else:
+                copy.record_participation(r, sampled)
+        if history.has_final_model:
+            copy.set_final_model(history.final_model)
+        return copy
 
     @classmethod
     def open(cls, path: str | Path) -> DiskHistory:

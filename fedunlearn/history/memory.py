@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from fedunlearn.history.base import KeptRound, UpdateHistory
+from fedunlearn.history.base import UpdateHistory
+from fedunlearn.history.kept import KeptRound
 from fedunlearn.learning.arrays import Arrays, nbytes
 
 

@@ -38,10 +38,10 @@ from torch import nn
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
+from fedunlearn.federation.aggregation import WEIGHTED_MEAN
 from fedunlearn.federation.contract import ContractError
 from fedunlearn.federation.cost import Cost
 from fedunlearn.federation.protocol import TrainInstruction
-from fedunlearn.federation.recording import WEIGHTED_MEAN
 from fedunlearn.federation.registry import ClientRegistry
 from fedunlearn.federation.sampling import SamplingPlan
 from fedunlearn.federation.trainer import EvaluateFn, Trainer, TrainerFactory

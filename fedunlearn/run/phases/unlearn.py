@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedunlearn.config.identity import method_key
+from fedunlearn.federation.aggregation import DivergedError, non_finite
 from fedunlearn.federation.cost import Cost
-from fedunlearn.federation.recording import DivergedError, non_finite
 from fedunlearn.learning.arrays import Arrays
 from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import is_fatal
