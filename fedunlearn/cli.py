@@ -6,6 +6,7 @@ fedunlearn sweep SWEEP.toml                          a grid of runs, resumable
 fedunlearn report RESULTS_DIR                        Markdown report of a sweep
 fedunlearn check CONFIG.toml                         validate a config, run nothing
 fedunlearn config                                    every key, default and meaning
+fedunlearn app [CONFIG.toml] --out DIR               the experiment as a Flower app
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def _sweep(args: argparse.Namespace) -> int:
 INPUT_ERRORS = (
     ConfigError,
     FileNotFoundError,
+    FileExistsError,
     ReportError,
     DataError,
     PartitionError,
@@ -98,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config", help="experiment TOML file")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     sub.add_parser("config", help="print every config key with its default and meaning")
+    app = sub.add_parser(
+        "app", help="write the experiment as a Flower app folder, for flwr run on a deployment"
+    )
+    app.add_argument("config", nargs="?", help="experiment TOML file")
+    app.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    app.add_argument("--out", required=True, help="new or empty folder for the app")
     return parser
 
 
@@ -164,6 +172,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"report: {write_report(args.results)}")
         return 0
     config = _load(args.config, args.overrides)
+    if args.command == "app":
+        from fedunlearn.apps.flower_app import write_flower_app
+        from fedunlearn.run.check import check_experiment
+
+        check_experiment(config)
+        path = write_flower_app(config, args.out)
+        print(f"wrote {path}; run it with: flwr run {path.parent} <superlink> --stream")
+        return 0
     if args.command == "check":
         from fedunlearn.run.check import check_experiment
 
