@@ -8,6 +8,8 @@ Message types handled:
 * ``evaluate``: local evaluation (:meth:`ClientRole.evaluate`);
 * ``query.requests``: the client's unlearning requests.
 
+Every handler answers within ``federation.timeout`` or gives up
+(:mod:`fedunlearn.apps.deadline`), so a straggler never outlives the server's wait.
 ``app`` reads the experiment from the run config (``flwr run``);
 :func:`build_client_app` binds a config directly (the ``fedunlearn`` command).
 """
@@ -21,6 +23,7 @@ from typing import Any
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
+from fedunlearn.apps.deadline import deadline_mod
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.world import federated_data
 from fedunlearn.federation.protocol import (
@@ -130,7 +133,10 @@ def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> Clien
 def build_client_app(config: ConfigSource = None) -> ClientApp:
     """A ClientApp for ``config``: one experiment, several by tag (see
     :func:`experiment_of`), or None to read it from each message's run config."""
-    app = ClientApp()
+    def timeout_of(msg: Message, context: Context) -> float:
+        return experiment_of(msg, config, context)[1].federation.timeout
+
+    app = ClientApp(mods=[deadline_mod(timeout_of)])
 
     def role_of_message(msg: Message, context: Context) -> ClientRole:
         tag, cfg = experiment_of(msg, config, context)
