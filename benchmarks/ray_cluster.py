@@ -140,6 +140,10 @@ def main() -> None:
             os.killpg(node.pid, signal.SIGTERM)
         for node in nodes:
             node.wait(timeout=60)
+        if nodes:  # killed, not stopped: Ray leaves the address of the cluster behind
+            stale = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+            if stale.is_file() and stale.read_text().strip().endswith(address.split(":")[1]):
+                stale.unlink()
     placed = placement_file(name)
     lines = [json.loads(x) for x in placed.read_text().splitlines()]
     placed.unlink()

@@ -135,3 +135,12 @@ def test_resolved_config_toml_reloads_to_the_same_config(tmp_path: Path) -> None
     path = tmp_path / "c.toml"
     path.write_text(config.to_toml())
     assert ExperimentConfig.from_toml(path) == config
+
+
+def test_history_storage_options_are_checked_together() -> None:
+    config = ExperimentConfig().with_overrides(["history.precision=float16"])
+    assert config.history.precision == "float16"
+    with pytest.raises(ConfigError, match="history.precision must be one of"):
+        ExperimentConfig().with_overrides(["history.precision=float8"])
+    with pytest.raises(ConfigError, match="history.compress = true needs history.storage"):
+        ExperimentConfig().with_overrides(["history.compress=true"])

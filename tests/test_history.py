@@ -262,6 +262,8 @@ def test_the_disk_format_is_unchanged(tmp_path: Path) -> None:
         "version": 1,
         "delta_t": 2,
         "parameter_keys": ["fc.bias"],
+        "precision": "full",
+        "compress": False,
         "participation": {"1": [0, 3], "2": [0, 3, 5]},
         "rounds": {
             "1": {
@@ -388,3 +390,57 @@ def test_a_kept_round_names_its_clients_and_checks_them() -> None:
     assert kept.clients == (0, 3) and kept.nbytes == 3 * 32
     with pytest.raises(ValueError, match="same clients"):
         KeptRound(1, model(0), {0: model(1)}, {1: 1}, (0, 1))
+
+
+def test_an_index_written_before_the_storage_options_opens_at_full_precision(
+    tmp_path: Path,
+) -> None:
+    fill(DiskHistory(tmp_path / "h", delta_t=2), rounds=2)
+    index_file = tmp_path / "h" / "index.json"
+    index = json.loads(index_file.read_text())
+    del index["precision"], index["compress"]
+    index_file.write_text(json.dumps(index))
+    old = UpdateHistory.open(tmp_path / "h")
+    assert (old.precision, old.compress) == ("full", False)
+    assert old[1].updates[0]["fc.bias"].dtype == np.float32
+
+
+@pytest.mark.parametrize("store", ["memory", "disk"])
+def test_float16_keeps_half_the_bytes_and_reads_back_in_the_model_dtype(
+    tmp_path: Path, store: str
+) -> None:
+    path = tmp_path / "h" if store == "disk" else None
+    history = new_history(1, path, precision="float16")
+    third = {"fc.bias": np.full(4, 1 / 3, np.float32)}
+    start = {"fc.bias": np.zeros(4, np.float32)}
+    history.record(1, start, {0: third}, {0: 5}, [0])
+    read = history[1].updates[0]["fc.bias"]
+    assert read.dtype == np.float32
+    # 1/3 rounded to float16 (11 significant bits), exactly: 0.333251953125.
+    np.testing.assert_array_equal(read, np.full(4, 0.333251953125, np.float32))
+    assert history.bytes_of(global_models=False) == 4 * 2  # four float16 values
+    assert history[1].global_model["fc.bias"].dtype == np.float32  # models stay whole
+    if store == "disk":
+        again = UpdateHistory.open(tmp_path / "h")
+        assert again.precision == "float16"
+        np.testing.assert_array_equal(again[1].updates[0]["fc.bias"], read)
+
+
+def test_compressed_round_files_take_fewer_bytes_and_read_back_the_same(
+    tmp_path: Path,
+) -> None:
+    sizes = {}
+    for compress in (False, True):
+        history = new_history(1, tmp_path / str(compress), compress=compress)
+        zeros = {"fc.weight": np.zeros((64, 64), np.float32)}
+        history.record(1, zeros, {0: zeros, 1: zeros}, {0: 1, 1: 1}, [0, 1])
+        sizes[compress] = history.disk_bytes()
+        reopened = UpdateHistory.open(tmp_path / str(compress))
+        assert reopened.compress is compress
+        np.testing.assert_array_equal(reopened[1].updates[1]["fc.weight"], zeros["fc.weight"])
+    assert sizes[True] < sizes[False] / 10
+
+
+def test_compression_of_a_memory_history_is_refused() -> None:
+    with pytest.raises(ValueError, match="disk histories"):
+        new_history(1, None, compress=True)

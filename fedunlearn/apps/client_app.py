@@ -133,6 +133,7 @@ def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> Clien
 def build_client_app(config: ConfigSource = None) -> ClientApp:
     """A ClientApp for ``config``: one experiment, several by tag (see
     :func:`experiment_of`), or None to read it from each message's run config."""
+
     def timeout_of(msg: Message, context: Context) -> float:
         return experiment_of(msg, config, context)[1].federation.timeout
 

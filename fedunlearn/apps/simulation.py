@@ -134,13 +134,18 @@ def _run_ray(
     # other job the clients then starve (3.5% of a core each, measured). Clients are the
     # work here, so they run at the same priority as everything else.
     os.environ.setdefault("RAY_worker_niceness", "0")
+    init_args: dict[str, object] = {
+        "logging_level": "INFO" if verbose else "ERROR",
+        "log_to_driver": verbose,
+        "include_dashboard": False,
+    }
+    if not os.environ.get("RAY_ADDRESS"):
+        # A new local cluster: without this, ray.init reads /tmp/ray/ray_current_cluster,
+        # and after a cluster that was killed (not stopped) it waits forever on it.
+        init_args["address"] = "local"
     backend_config = {
         "client_resources": {"num_cpus": config.simulation.client_cpus, "num_gpus": 0.0},
-        "init_args": {
-            "logging_level": "INFO" if verbose else "ERROR",
-            "log_to_driver": verbose,
-            "include_dashboard": False,
-        },
+        "init_args": init_args,
     }
     try:
         with warnings.catch_warnings():

@@ -264,6 +264,7 @@ class ExperimentConfig:
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
         problems += self.data.problems()
+        problems += self.history.problems()
         if problems:
             raise ConfigError(problems)
 

@@ -92,6 +92,19 @@ class HistoryConfig:
     delta_t: int = option(2, "keep rounds 1, 1 + delta_t, 1 + 2 delta_t, ...", ge=1)
     storage: str = option("memory", "where the history lives", choices=("memory", "disk"))
     path: str = option("", "folder of a disk history (default: <run folder>/history)")
+    precision: str = option(
+        "full",
+        "dtype the client updates are kept in: 'full' (the model's own) or 'float16' "
+        "(half the bytes of float32; methods read them back in the model's dtypes)",
+        choices=("full", "float16"),
+    )
+    compress: bool = option(False, "disk: deflate each round's file (smaller, slower)")
+
+    def problems(self) -> list[str]:
+        """What is wrong with these keys together (empty when nothing is)."""
+        if self.compress and self.storage != "disk":
+            return ["history.compress = true needs history.storage = 'disk'"]
+        return []
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ picks one.
 
 Modules: ``base`` (the interface: what is kept and why), ``kept`` (:class:`KeptRound`,
 :class:`HistoryError` and the checks a kept round or a history must pass), ``meta``
-(what the history says of how training ran), ``store`` (the hooks a store
+(what the history says of how training ran), ``participation`` (who was sampled
+when), ``store`` (the hooks a store
 implements), ``memory`` (the memory store), ``disk``
 (the disk store and its format).
 
@@ -37,6 +38,8 @@ def new_history(
     delta_t: int = 1,
     path: str | Path | None = None,
     parameter_keys: Sequence[str] | None = None,
+    precision: str = "full",
+    compress: bool = False,
 ) -> UpdateHistory:
     """An empty history: in memory, or in the folder ``path``.
 
@@ -48,6 +51,10 @@ def new_history(
         Folder for a :class:`DiskHistory`; ``None`` gives a :class:`MemoryHistory`.
     parameter_keys : sequence of str, optional
         Names of the trainable parameters (norms and distances use only these).
+    precision : {"full", "float16"}
+        The dtype client updates are kept in (``"float16"``: half of float32's bytes).
+    compress : bool
+        Deflate each round's file (disk histories only).
 
     Returns
     -------
@@ -60,5 +67,7 @@ def new_history(
         If ``path`` already holds a history.
     """
     if path is None:
-        return MemoryHistory(delta_t, parameter_keys)
-    return DiskHistory(path, delta_t, parameter_keys)
+        if compress:
+            raise ValueError("compress applies to disk histories: give a path")
+        return MemoryHistory(delta_t, parameter_keys, precision)
+    return DiskHistory(path, delta_t, parameter_keys, precision, compress)

@@ -40,8 +40,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fedunlearn.history.kept import HistoryError, KeptRound, fit_problem
+from fedunlearn.history.kept import (
+    PRECISIONS,
+    HistoryError,
+    KeptRound,
+    copy_arrays,
+    fit_problem,
+    widened,
+)
 from fedunlearn.history.meta import TrainingMeta
+from fedunlearn.history.participation import ParticipationLog
 from fedunlearn.history.store import HistoryStore
 from fedunlearn.learning.arrays import Arrays
 
@@ -49,11 +57,7 @@ if TYPE_CHECKING:
     from fedunlearn.history.disk import DiskHistory
 
 
-def _copy(arrays: Mapping[str, np.ndarray]) -> Arrays:
-    return {k: np.array(v, copy=True) for k, v in arrays.items()}
-
-
-class UpdateHistory(HistoryStore, TrainingMeta):
+class UpdateHistory(HistoryStore, TrainingMeta, ParticipationLog):
     """Client updates kept every ``delta_t`` rounds; a store decides where they live.
 
     Parameters
@@ -63,11 +67,22 @@ class UpdateHistory(HistoryStore, TrainingMeta):
     parameter_keys : sequence of str, optional
         Names of the trainable parameters. Norms and distances use only these, so
         buffers such as BatchNorm running statistics never enter them.
+    precision : {"full", "float16"}
+        The dtype client updates are kept in: ``"full"`` as given, ``"float16"`` half
+        the bytes of float32 (read back in the global model's dtypes).
     """
 
-    def __init__(self, delta_t: int = 1, parameter_keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        delta_t: int = 1,
+        parameter_keys: Sequence[str] | None = None,
+        precision: str = "full",
+    ) -> None:
         if not isinstance(delta_t, int) or delta_t < 1:
             raise ValueError(f"delta_t must be a positive integer, got {delta_t!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
         self.delta_t = delta_t
         self.parameter_keys: list[str] | None = (
             list(parameter_keys) if parameter_keys is not None else None
@@ -80,11 +95,6 @@ class UpdateHistory(HistoryStore, TrainingMeta):
     def keeps(self, server_round: int) -> bool:
         """Whether round ``server_round`` (1-based) is a kept round."""
         return server_round >= 1 and (server_round - 1) % self.delta_t == 0
-
-    def record_participation(self, server_round: int, sampled: Sequence[int]) -> None:
-        """Note which clients were sampled in a round (every round, kept or not)."""
-        self._participation[server_round] = tuple(sorted(int(c) for c in sampled))
-        self._persist()
 
     def record(
         self,
@@ -123,8 +133,8 @@ class UpdateHistory(HistoryStore, TrainingMeta):
         self._store_round(
             KeptRound(
                 round=server_round,
-                global_model=_copy(global_model),
-                updates={int(c): _copy(u) for c, u in updates.items()},
+                global_model=copy_arrays(global_model),
+                updates={int(c): copy_arrays(u, self.precision) for c, u in updates.items()},
                 num_examples={int(c): int(n) for c, n in num_examples.items()},
                 sampled=tuple(sorted(int(c) for c in sampled)),
             )
@@ -141,7 +151,7 @@ class UpdateHistory(HistoryStore, TrainingMeta):
 
     def set_final_model(self, arrays: Mapping[str, np.ndarray]) -> None:
         """Keep the global model at the end of training."""
-        self._final = _copy(arrays)
+        self._final = copy_arrays(arrays)
         self._store_final(self._final)
         self._persist()
 
@@ -150,21 +160,6 @@ class UpdateHistory(HistoryStore, TrainingMeta):
     def rounds(self) -> list[int]:
         """Kept rounds, ascending."""
         return sorted(self._kept_ids())
-
-    @property
-    def participation(self) -> dict[int, tuple[int, ...]]:
-        """Clients sampled in each recorded round (all rounds, kept or not)."""
-        return dict(sorted(self._participation.items()))
-
-    @property
-    def num_rounds(self) -> int:
-        """Number of rounds recorded (kept or not)."""
-        return max(self._participation, default=0)
-
-    @property
-    def clients(self) -> list[int]:
-        """Every client that took part in some round."""
-        return sorted({c for s in self._participation.values() for c in s})
 
     def _final_or_none(self) -> Arrays | None:
         if self._final is None:
@@ -191,10 +186,6 @@ class UpdateHistory(HistoryStore, TrainingMeta):
             raise HistoryError("round 1 is not in the history")
         return self[1].global_model
 
-    def first_participation(self, client: int) -> int | None:
-        """The first round ``client`` was sampled in, or None."""
-        return next((r for r, s in sorted(self._participation.items()) if client in s), None)
-
     def __contains__(self, server_round: object) -> bool:
         return server_round in self._kept_ids()
 
@@ -211,7 +202,8 @@ class UpdateHistory(HistoryStore, TrainingMeta):
                 f"round {server_round} is not kept (kept rounds: {self.rounds}; "
                 f"delta_t = {self.delta_t})"
             )
-        return self._load_round(server_round)
+        kept = self._load_round(server_round)
+        return kept if self.precision == "full" else widened(kept)
 
     @property
     def nbytes(self) -> int:
@@ -235,9 +227,9 @@ class UpdateHistory(HistoryStore, TrainingMeta):
     def save(self, path: str | Path) -> DiskHistory:
         """Copy this history into a new disk history at ``path`` (an empty or new
         folder) and return it: the same rounds, participation, final model and meta."""
-        from fedunlearn.history.disk import DiskHistory
+        from fedunlearn.history.disk import copy_to_disk
 
-        return DiskHistory.copy_of(self, path)
+        return copy_to_disk(self, path)
 
     @classmethod
     def open(cls, path: str | Path) -> DiskHistory:

@@ -38,6 +38,10 @@ class DiskHistory(UpdateHistory):
     parameter_keys : sequence of str, optional
         Names of the trainable parameters. Norms and distances use only these, so
         buffers such as BatchNorm running statistics never enter them.
+    precision : {"full", "float16"}
+        The dtype client updates are kept in (see :class:`UpdateHistory`).
+    compress : bool
+        Deflate each round's file (``np.savez_compressed``): fewer bytes, slower writes.
 
     Raises
     ------
@@ -50,8 +54,11 @@ class DiskHistory(UpdateHistory):
         path: str | Path,
         delta_t: int = 1,
         parameter_keys: Sequence[str] | None = None,
+        precision: str = "full",
+        compress: bool = False,
     ) -> None:
-        super().__init__(delta_t, parameter_keys)
+        super().__init__(delta_t, parameter_keys, precision)
+        self.compress = bool(compress)
         self.path = Path(path)
         self._index: dict[int, dict[str, Any]] = {}  # round -> index entry
         if (self.path / "index.json").exists():
@@ -61,22 +68,6 @@ class DiskHistory(UpdateHistory):
             )
         self.path.mkdir(parents=True, exist_ok=True)
         self._persist()
-
-    @classmethod
-    def copy_of(cls, history: UpdateHistory, path: str | Path) -> DiskHistory:
-        """A new disk history at ``path`` holding what ``history`` holds: its rounds,
-        participation, final model and meta."""
-        copy = cls(path, history.delta_t, history.parameter_keys)
-        copy.describe_training(**history.meta)
-        for r, sampled in history.participation.items():
-            if r in history:
-                kept = history[r]
-                copy.record(r, kept.global_model, kept.updates, kept.num_examples, kept.sampled)
-            else:
-                copy.record_participation(r, sampled)
-        if history.has_final_model:
-            copy.set_final_model(history.final_model)
-        return copy
 
     @classmethod
     def open(cls, path: str | Path) -> DiskHistory:
@@ -111,7 +102,13 @@ class DiskHistory(UpdateHistory):
             if index.get("version") != VERSION:
                 raise ValueError(f"version {index.get('version')} is not {VERSION}")
             history = cls.__new__(cls)
-            UpdateHistory.__init__(history, int(index["delta_t"]), index["parameter_keys"])
+            UpdateHistory.__init__(
+                history,
+                int(index["delta_t"]),
+                index["parameter_keys"],
+                index.get("precision", "full"),  # written before storage options
+            )
+            history.compress = bool(index.get("compress", False))
             history.path = folder
             history._participation = {
                 int(r): tuple(int(c) for c in s) for r, s in index["participation"].items()
@@ -141,7 +138,7 @@ class DiskHistory(UpdateHistory):
         payload = {f"global::{k}": v for k, v in kept.global_model.items()}
         for c, update in kept.updates.items():
             payload.update({f"update::{c}::{k}": v for k, v in update.items()})
-        _atomic_savez(self.path / file, payload)
+        _atomic_savez(self.path / file, payload, self.compress)
         self._index[kept.round] = {
             "file": file,
             "sha256": _sha256(self.path / file),
@@ -193,6 +190,8 @@ class DiskHistory(UpdateHistory):
             "version": VERSION,
             "delta_t": self.delta_t,
             "parameter_keys": self.parameter_keys,
+            "precision": self.precision,
+            "compress": self.compress,
             "participation": {str(r): list(s) for r, s in sorted(self._participation.items())},
             "rounds": {str(r): e for r, e in sorted(self._index.items())},
             "meta": self.meta,
@@ -213,10 +212,28 @@ class DiskHistory(UpdateHistory):
         return _read_npz(file)
 
 
-def _atomic_savez(file: Path, arrays: Mapping[str, np.ndarray]) -> None:
+def copy_to_disk(history: UpdateHistory, path: str | Path) -> DiskHistory:
+    """A new disk history at ``path`` holding what ``history`` holds: its rounds,
+    participation, final model, meta and storage options."""
+    compress = getattr(history, "compress", False)
+    copy = DiskHistory(path, history.delta_t, history.parameter_keys, history.precision, compress)
+    copy.describe_training(**history.meta)
+    for r, sampled in history.participation.items():
+        if r in history:
+            kept = history[r]
+            copy.record(r, kept.global_model, kept.updates, kept.num_examples, kept.sampled)
+        else:
+            copy.record_participation(r, sampled)
+    if history.has_final_model:
+        copy.set_final_model(history.final_model)
+    return copy
+
+
+def _atomic_savez(file: Path, arrays: Mapping[str, np.ndarray], compress: bool = False) -> None:
     tmp = file.with_name(file.name + ".tmp")
+    save = np.savez_compressed if compress else np.savez
     with open(tmp, "wb") as handle:
-        np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})
+        save(handle, **{k: np.asarray(v) for k, v in arrays.items()})
     os.replace(tmp, file)
 
 

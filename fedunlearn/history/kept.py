@@ -11,7 +11,17 @@ import numpy as np
 
 from fedunlearn.learning.arrays import Arrays, nbytes
 
-__all__ = ["FORMAT", "VERSION", "HistoryError", "KeptRound", "fit_problem", "round_problem"]
+__all__ = [
+    "FORMAT",
+    "PRECISIONS",
+    "VERSION",
+    "HistoryError",
+    "KeptRound",
+    "copy_arrays",
+    "fit_problem",
+    "round_problem",
+    "widened",
+]
 
 FORMAT = "fedunlearn-history"
 """The ``format`` field of a disk history's ``index.json``."""
@@ -82,3 +92,30 @@ def fit_problem(kept: Mapping[str, np.ndarray], model: Mapping[str, np.ndarray])
                 f"in the history, {np.asarray(value).dtype}{list(np.shape(value))} in the model"
             )
     return ""
+
+
+PRECISIONS = ("full", "float16")
+"""What client updates may be kept as (floating arrays only; others stay as they are)."""
+
+
+def copy_arrays(arrays: Mapping[str, np.ndarray], precision: str = "full") -> Arrays:
+    """A copy; floating arrays in ``precision`` unless it is ``"full"``."""
+    return {
+        k: np.array(v, dtype=precision if precision != "full" and _floating(v) else None)
+        for k, v in arrays.items()
+    }
+
+
+def _floating(value: np.ndarray) -> bool:
+    return bool(np.issubdtype(np.asarray(value).dtype, np.floating))
+
+
+def widened(kept: KeptRound) -> KeptRound:
+    """A round whose updates were kept at a lower precision, read back in the global
+    model's dtypes (what methods compute with)."""
+    dtypes = {k: np.asarray(v).dtype for k, v in kept.global_model.items()}
+    updates = {
+        c: {k: np.asarray(v, dtype=dtypes.get(k, np.asarray(v).dtype)) for k, v in u.items()}
+        for c, u in kept.updates.items()
+    }
+    return KeptRound(kept.round, kept.global_model, updates, kept.num_examples, kept.sampled)

@@ -16,8 +16,13 @@ class MemoryHistory(UpdateHistory):
     :class:`~fedunlearn.history.base.UpdateHistory`.
     """
 
-    def __init__(self, delta_t: int = 1, parameter_keys: Sequence[str] | None = None) -> None:
-        super().__init__(delta_t, parameter_keys)
+    def __init__(
+        self,
+        delta_t: int = 1,
+        parameter_keys: Sequence[str] | None = None,
+        precision: str = "full",
+    ) -> None:
+        super().__init__(delta_t, parameter_keys, precision)
         self._rounds: dict[int, KeptRound] = {}
 
     def _store_round(self, kept: KeptRound) -> None:

@@ -39,7 +39,7 @@ class Train:
         path = None
         if h.storage == "disk":
             path = Path(h.path) if h.path else self.ctx.home / "history"
-        return new_history(h.delta_t, path, self.ctx.parameter_keys)
+        return new_history(h.delta_t, path, self.ctx.parameter_keys, h.precision, h.compress)
 
     def run(self, registry: ClientRegistry) -> Training:
         ctx, config = self.ctx, self.ctx.config
