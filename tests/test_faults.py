@@ -214,7 +214,7 @@ def test_sigterm_stops_a_run_cleanly_and_its_folder_says_interrupted(tmp_path: P
     time.sleep(2)  # well into training
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == 130, (proc.returncode, err)
     assert run_state(run) == "interrupted"
     assert (run / "rounds.csv").is_file() and (run / "error.txt").is_file()
 

@@ -134,8 +134,11 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
     """A ClientApp for ``config``: one experiment, several by tag (see
     :func:`experiment_of`), or None to read it from each message's run config."""
 
-    def timeout_of(msg: Message, context: Context) -> float:
-        return experiment_of(msg, config, context)[1].federation.timeout
+    def timeout_of(msg: Message, context: Context) -> float | None:
+        cfg = experiment_of(msg, config, context)[1]
+        # In-process clients are cut off by InlineGrid itself; a second thread there
+        # would only outlive an interrupted run and abort the interpreter at exit.
+        return None if cfg.simulation.backend == "inline" else cfg.federation.timeout
 
     app = ClientApp(mods=[deadline_mod(timeout_of)])
 

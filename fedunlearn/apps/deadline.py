@@ -28,12 +28,15 @@ class ClientTimeoutError(RuntimeError):
     """A client gave up on a message it could not answer within the timeout."""
 
 
-def deadline_mod(timeout_of: Callable[[Message, Context], float]) -> Mod:
+def deadline_mod(timeout_of: Callable[[Message, Context], float | None]) -> Mod:
     """A mod that answers each message within ``timeout_of(msg, context)`` seconds or
-    raises :class:`ClientTimeoutError` (Flower sends the server an error reply)."""
+    raises :class:`ClientTimeoutError` (Flower sends the server an error reply); None
+    runs the message as it is (where the caller already enforces a deadline)."""
 
     def mod(msg: Message, context: Context, call_next: Handler) -> Message:
         timeout = timeout_of(msg, context)
+        if timeout is None:
+            return call_next(msg, context)
         outcome: dict[str, object] = {}
 
         def work() -> None:

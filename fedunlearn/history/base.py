@@ -50,14 +50,13 @@ from fedunlearn.history.kept import (
 )
 from fedunlearn.history.meta import TrainingMeta
 from fedunlearn.history.participation import ParticipationLog
-from fedunlearn.history.store import HistoryStore
 from fedunlearn.learning.arrays import Arrays
 
 if TYPE_CHECKING:
     from fedunlearn.history.disk import DiskHistory
 
 
-class UpdateHistory(HistoryStore, TrainingMeta, ParticipationLog):
+class UpdateHistory(TrainingMeta, ParticipationLog):
     """Client updates kept every ``delta_t`` rounds; a store decides where they live.
 
     Parameters

@@ -1,9 +1,10 @@
 """An update history in a folder: :class:`DiskHistory`.
 
-The folder holds one ``round-XXXXX.npz`` per kept round (keys ``global::<name>`` and
-``update::<client>::<name>``), ``final.npz`` once training ends, and ``index.json``:
-format, version, ``delta_t``, parameter keys, participation of every round, and per
-kept round its file, sampled clients, example counts and byte counts. Every file is
+The folder holds one file per kept round, named by its round (``round-00003.npz``; keys
+``global::<name>`` and ``update::<client>::<name>``), ``final.npz`` once training
+ends, and ``index.json``: format, version, ``delta_t``, parameter keys, storage
+options, participation of every round, and per kept round its file, sampled clients,
+example counts and byte counts. Every file is
 written to a ``.tmp`` sibling and renamed into place, so an interrupted run leaves the
 rounds it finished readable.
 """

@@ -6,19 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from fedunlearn.history.store import HistoryStore
+
 __all__ = ["TrainingMeta"]
 
 
-class TrainingMeta:
+class TrainingMeta(HistoryStore):
     """The ``meta`` of a history and what methods read from it."""
 
     meta: dict[str, Any]
     """How training ran (strategy, sampling, aggregation, config, client ids): plain
     JSON data written by the training strategy, read by unlearning methods."""
-
-    def _persist(self) -> None:
-        """Make the metadata durable (the store's hook)."""
-        raise NotImplementedError
 
     def describe_training(self, **items: Any) -> None:
         """Record how training ran (JSON-serialisable values) in :attr:`meta`."""

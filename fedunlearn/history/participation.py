@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from fedunlearn.history.store import HistoryStore
+
 __all__ = ["ParticipationLog"]
 
 
-class ParticipationLog:
+class ParticipationLog(HistoryStore):
     """The clients sampled in each recorded round."""
 
     _participation: dict[int, tuple[int, ...]]
-
-    def _persist(self) -> None:
-        raise NotImplementedError  # UpdateHistory takes HistoryStore's abstract hook
 
     def record_participation(self, server_round: int, sampled: Sequence[int]) -> None:
         """Note which clients were sampled in a round (every round, kept or not)."""
