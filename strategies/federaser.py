@@ -199,10 +199,13 @@ class FedEraser(UnlearningMethod):
 
     def client_needs(self, job: UnlearningJob) -> dict[int, set[str]]:
         """Calibrating clients train ``r`` of their epochs: below 1 they must honour
-        the contract (and owners of forgotten records always)."""
+        the contract (and owners of forgotten records always). Only clients sampled in
+        a replayed round calibrate; with partial sampling many never do."""
         needs = super().client_needs(job)
         if self.r != 1:
-            for client in job.remaining:
+            taking_part = job.history.participation
+            sampled = {c for t in self.replayed_rounds(job.history) for c in taking_part.get(t, ())}
+            for client in sorted(sampled.intersection(job.remaining)):
                 needs.setdefault(client, set()).add("honours_contract")
         return needs
 

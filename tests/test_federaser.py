@@ -9,6 +9,7 @@ from fedunlearn.strategies.retrain import Retrain
 
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.config.options import ConfigError
+from fedunlearn.federation.sampling import SamplingPlan
 from fedunlearn.unlearning.method import make_method
 from tests.fakes import job_for, linear_federation, train_linear
 
@@ -91,3 +92,20 @@ def test_federaser_interval_must_be_a_multiple_of_the_history_interval() -> None
     config = ExperimentConfig().with_overrides(["history.delta_t=2"])
     assert FedEraser(delta_t=3).check(config)
     assert not FedEraser(delta_t=4).check(config)
+
+
+def test_federaser_asks_the_contract_only_of_clients_sampled_in_a_replayed_round() -> None:
+    # Four clients, one sampled per round, rounds 1 and 3 kept: the calibrating clients
+    # are the remaining ones sampled in rounds 1 or 3; the others never calibrate.
+    directions = {**DIRECTIONS, 3: [2.0, 0.0]}
+    _, grid, registry = linear_federation(directions, {**EXAMPLES, 3: 40})
+    sampling = SamplingPlan(fraction_train=0.25, min_train_clients=1)
+    history, original, instruction, _ = train_linear(
+        grid, registry, rounds=3, delta_t=2, sampling=sampling
+    )
+    job = job_for(grid, registry, history, original, instruction, {0}, 3, sampling)
+    replayed = {c for t in (1, 3) for c in history.participation[t]} - {0}
+    needs = FedEraser(r=0.5).client_needs(job)
+    assert set(needs) == replayed
+    assert set(needs) < {1, 2, 3}  # two replayed rounds sample at most two of three
+    assert FedEraser(r=1.0).client_needs(job) == {}
