@@ -20,7 +20,7 @@ from fedunlearn.attacks.attacker import Attacker, CandidateView
 from fedunlearn.attacks.deletion import DeletionInference
 from fedunlearn.attacks.membership import LabelOnlyAttack, LossAttack
 from fedunlearn.attacks.metrics import attack_metrics, tpr_at_fpr
-from fedunlearn.data.world import federated_data
+from fedunlearn.data.world import ClientPartitions, federated_data
 from fedunlearn.evaluation.candidates import build_candidates, split_held_out
 from fedunlearn.evaluation.leakage import settings_of
 from fedunlearn.learning.models import build_model
@@ -363,7 +363,9 @@ def _flip_the_truth(world, candidates) -> dict:
         )
     }
     clients = world.clients
-    object.__setattr__(world, "clients", clients[1:] + clients[:1])
+    rotated = [clients[c] for c in [*range(1, len(clients)), 0]]
+    every = dict(enumerate(rotated))  # all built up front: no slice of the pool
+    object.__setattr__(world, "clients", ClientPartitions(clients.pool, [()] * len(every), every))
     object.__setattr__(world, "canary_client", 2)
     object.__setattr__(world, "canary_ids", clients[3].ids[:7].copy())
     object.__setattr__(world, "memorization_ids", clients[2].ids[:7].copy())

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,12 +27,69 @@ from fedunlearn.data.partition import partition_indices
 from fedunlearn.seeding import derive_seed
 
 
+class ClientPartitions(Sequence[ArrayDataset]):
+    """Every client's training data, each client's copy made when first asked for.
+
+    A process serving a few clients (a Ray actor, a SuperNode) copies only their
+    partitions out of the shared pool, and keeps the last ``keep`` it built, so its
+    memory does not grow with the number of clients.
+
+    Parameters
+    ----------
+    pool : ArrayDataset
+        The training pool every partition indexes.
+    parts : sequence of np.ndarray
+        Each client's positions in ``pool``.
+    built : mapping of int to ArrayDataset, optional
+        Clients whose data is not a plain slice of the pool (the canary client), built
+        up front and always kept.
+    keep : int
+        How many other clients' copies to keep, most recently used first.
+    """
+
+    def __init__(
+        self,
+        pool: ArrayDataset,
+        parts: Sequence[np.ndarray],
+        built: Mapping[int, ArrayDataset] | None = None,
+        keep: int = 16,
+    ) -> None:
+        self.pool = pool
+        self.parts = tuple(parts)
+        self._built = dict(built or {})
+        self._recent: OrderedDict[int, ArrayDataset] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()  # the client deadline runs handlers in threads
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __getitem__(self, client: int) -> ArrayDataset:  # type: ignore[override]
+        if not isinstance(client, int | np.integer) or not 0 <= client < len(self.parts):
+            raise IndexError(f"client {client!r} is outside 0..{len(self.parts) - 1}")
+        client = int(client)
+        if client in self._built:
+            return self._built[client]
+        with self._lock:
+            data = self._recent.pop(client, None)
+            if data is None:
+                data = self.pool.subset(self.parts[client])
+            self._recent[client] = data
+            while len(self._recent) > self._keep:
+                self._recent.popitem(last=False)
+        return data
+
+    def sizes(self) -> list[int]:
+        """Every client's number of training examples, without copying any data."""
+        return [len(self[c]) if c in self._built else len(p) for c, p in enumerate(self.parts)]
+
+
 @dataclass(frozen=True)
 class FederatedData:
     """Every client's training data, the server's test set, and the canary."""
 
     info: DatasetInfo
-    clients: tuple[ArrayDataset, ...]
+    clients: ClientPartitions
     test: ArrayDataset
     triggered_test: ArrayDataset | None
     canary_client: int | None
@@ -116,12 +176,12 @@ def _build(data_json: str, num_clients: int, canary: CanaryConfig, seed: int) ->
         groups=None if loaded.groups is None else loaded.groups[train.ids],
         partition_by=data.partition_by,
     )
-    clients = [train.subset(p) for p in parts]
+    built: dict[int, ArrayDataset] = {}
     triggered, canary_client, canary_ids = None, None, np.zeros(0, dtype=np.int64)
     if canary.enabled:
         canary_client = canary.client
-        clients[canary_client], canary_ids = plant_canary(
-            clients[canary_client],
+        built[canary_client], canary_ids = plant_canary(
+            train.subset(parts[canary_client]),
             canary.fraction,
             canary.target_class,
             canary.trigger_size,
@@ -143,8 +203,8 @@ def _build(data_json: str, num_clients: int, canary: CanaryConfig, seed: int) ->
         )
         planted = both.subset(np.arange(canary.memorization))
         holdout = both.subset(np.arange(canary.memorization, 2 * canary.memorization))
-        own = clients[canary.client]
-        clients[canary.client] = ArrayDataset(
+        own = built[canary.client]
+        built[canary.client] = ArrayDataset(
             np.concatenate([own.x, planted.x]),
             np.concatenate([own.y, planted.y]),
             np.concatenate([own.ids, planted.ids]),
@@ -152,7 +212,7 @@ def _build(data_json: str, num_clients: int, canary: CanaryConfig, seed: int) ->
         memorized = planted.ids
     return FederatedData(
         info,
-        tuple(clients),
+        ClientPartitions(train, parts, built),
         test,
         triggered,
         canary_client,

@@ -31,7 +31,7 @@ def check_experiment(config: ExperimentConfig) -> list[str]:
             ],
             "model",
         ) from err
-    sizes = [len(client) for client in world.clients]
+    sizes = world.clients.sizes()
     lines = [
         f"data: inputs shaped {info.input_shape}, {info.num_classes} classes; "
         f"{len(sizes)} clients holding {min(sizes)} to {max(sizes)} examples; "
