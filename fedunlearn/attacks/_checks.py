@@ -44,7 +44,9 @@ def same_columns(name: str, array: np.ndarray, other: str, n: int) -> None:
         raise ValueError(f"{name} covers {array.shape[-1]} records, {other} covers {n}")
 
 
-def probability(name: str, value: object, *, low_open: bool = True, high_open: bool = True) -> float:
+def probability(
+    name: str, value: object, *, low_open: bool = True, high_open: bool = True
+) -> float:
     """A number in (0, 1), with closed ends where asked."""
     number = real(name, value)
     above = number > 0 if low_open else number >= 0
