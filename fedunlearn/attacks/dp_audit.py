@@ -234,6 +234,10 @@ def one_run_audit(
     best = None
     for kp, km in pairs:
         correct = int(hits_top[kp] + outs_bottom[km])
+        # Without delta the p-value grows with epsilon, and delta only adds to it: a
+        # pair that cannot refute the best bound so far cannot refute anything above.
+        if best is not None and one_run_p_value(m, kp + km, correct, best[0]) >= level:
+            continue
         bound = one_run_epsilon(m, kp + km, correct, delta=delta, beta=level)
         if best is None or bound > best[0]:
             best = (bound, kp, km, correct)
