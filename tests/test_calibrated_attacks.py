@@ -397,3 +397,12 @@ def test_forgetting_report_with_one_method_seed() -> None:
 def test_forgetting_scores_validate_their_arguments(call, match) -> None:
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_fit_gaussians_validates_its_arguments() -> None:
+    with pytest.raises(ValueError, match="mask must have shape"):
+        fit_gaussians(REFS, IN[:2])
+    with pytest.raises(ValueError, match="center"):
+        fit_gaussians(REFS, IN, center="mode")
+    with pytest.raises(ValueError, match="my_scores"):
+        fit_gaussians(REFS[0], IN[0], name="my_scores")

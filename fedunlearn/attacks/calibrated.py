@@ -119,6 +119,12 @@ def fit_gaussians(
     -------
     (location, scale), each of shape (N,)
     """
+    scores = as_array(name, scores, 2, allow_nan=True)
+    mask = as_mask("mask", mask, scores.shape)
+    center = choice("center", center, ("mean", "median"))
+    min_std = real("min_std", min_std)
+    if min_std <= 0:
+        raise ValueError(f"min_std must be > 0, got {min_std}")
     selected = mask & ~np.isnan(scores)
     counts = selected.sum(axis=0)
     need = 1 if global_variance else 2
@@ -160,10 +166,13 @@ class _GaussianTest:
         self.out_: tuple[np.ndarray, np.ndarray] | None = None
 
     def _fit(self, scores: np.ndarray, mask: np.ndarray, name: str, need_in: bool) -> None:
-        kwargs = {"center": self.center, "global_variance": self.global_variance}
-        kwargs["min_std"] = self.min_std
-        self.out_ = fit_gaussians(scores, ~mask, name=f"{name} (OUT)", **kwargs)
-        self.in_ = fit_gaussians(scores, mask, name=f"{name} (IN)", **kwargs) if need_in else None
+        options = {
+            "center": self.center,
+            "global_variance": self.global_variance,
+            "min_std": self.min_std,
+        }
+        self.out_ = fit_gaussians(scores, ~mask, name=f"{name} (OUT)", **options)
+        self.in_ = fit_gaussians(scores, mask, name=f"{name} (IN)", **options) if need_in else None
 
     def _target(self, target_scores: np.ndarray) -> np.ndarray:
         if self.out_ is None:
