@@ -406,3 +406,11 @@ def test_fit_gaussians_validates_its_arguments() -> None:
         fit_gaussians(REFS, IN, center="mode")
     with pytest.raises(ValueError, match="my_scores"):
         fit_gaussians(REFS[0], IN[0], name="my_scores")
+
+
+def test_challenge_epsilons_do_not_depend_on_chunking(monkeypatch) -> None:
+    rng = np.random.default_rng(6)
+    method, retrained = rng.normal(size=(5, 300)), rng.normal(0.5, 1, size=(7, 300))
+    whole = challenge_epsilons(method, retrained)
+    monkeypatch.setattr(forgetting, "_CHUNK", 100)  # two records at a time
+    np.testing.assert_array_equal(challenge_epsilons(method, retrained), whole)

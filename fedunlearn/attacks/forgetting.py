@@ -131,7 +131,23 @@ def challenge_epsilons(
     cap = real("cap", cap)
     if cap <= 0:
         raise ValueError(f"cap must be > 0, got {cap}")
-    thresholds = np.concatenate([m, ret])  # (S + K, N): every observed output
+    rows = m.shape[0] + ret.shape[0]
+    step = max(1, _CHUNK // (rows * max(m.shape[0], ret.shape[0])))
+    return np.concatenate(
+        [
+            _challenge_chunk(m[:, start : start + step], ret[:, start : start + step], delta, cap)
+            for start in range(0, m.shape[1], step)
+        ]
+    )
+
+
+_CHUNK = 1 << 24
+"""Comparisons held in memory at once by :func:`challenge_epsilons` (records are
+processed in chunks of at most this many seed-threshold-record triples)."""
+
+
+def _challenge_chunk(m: np.ndarray, ret: np.ndarray, delta: float, cap: float) -> np.ndarray:
+    thresholds = np.concatenate([m, ret])  # (S + K, n): every observed output
     rate_m = (m[:, None, :] >= thresholds[None]).mean(axis=0)
     rate_r = (ret[:, None, :] >= thresholds[None]).mean(axis=0)
     retrained_positive = np.median(ret, axis=0) > np.median(m, axis=0)
