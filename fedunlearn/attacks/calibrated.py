@@ -301,6 +301,13 @@ def client_scores(
       ``2 sum(-log p)`` is chi-squared with ``2 n`` degrees of freedom; returns
       ``-log`` of the combined p-value.
 
+    Records of one client go in or out of a reference federation together, and share a
+    client's data distribution, so independence is an approximation: ``"sum"`` and
+    ``"fisher"`` overstate the evidence when records are correlated (``"mean"`` only
+    ranks). The other route is client-level LiRA: fit :class:`LiRA` on a per-client
+    statistic (e.g. the mean ``phi`` of its records), shape (K, C), with a (K, C) mask
+    of which reference federations the client took part in.
+
     Parameters
     ----------
     record_scores : array of shape (N,)
