@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +65,7 @@ def epsilon_of(history: History, delta: float) -> float:
 
 
 def load_history(state: MutableMapping[str, Any], phase: str) -> History:
+    """The accountant history of ``phase`` in a client's state (empty when none)."""
     record = state.get(HISTORY_PREFIX + phase)
     if not isinstance(record, ConfigRecord):
         return []
@@ -79,6 +80,7 @@ def load_history(state: MutableMapping[str, Any], phase: str) -> History:
 
 
 def save_history(state: MutableMapping[str, Any], phase: str, history: History) -> None:
+    """Keep the accountant history of ``phase`` in a client's state."""
     state[HISTORY_PREFIX + phase] = ConfigRecord(
         {
             "noise": [float(h[0]) for h in history],
@@ -100,6 +102,30 @@ def spent(state: MutableMapping[str, Any], delta: float) -> dict[str, float]:
     for phase in phases(state):
         if phase != "train":
             out[phase] = epsilon_of(train + load_history(state, phase), delta)
+    return out
+
+
+def history_metrics(histories: Mapping[str, History]) -> dict[str, list[float] | list[int]]:
+    """Accountant histories by phase as flat metrics (a ``query.privacy`` reply):
+    ``noise/<phase>``, ``rate/<phase>`` and ``steps/<phase>``, one entry each."""
+    out: dict[str, list[float] | list[int]] = {}
+    for phase, history in histories.items():
+        out[f"noise/{phase}"] = [float(h[0]) for h in history]
+        out[f"rate/{phase}"] = [float(h[1]) for h in history]
+        out[f"steps/{phase}"] = [int(h[2]) for h in history]
+    return out
+
+
+def histories_of_metrics(metrics: Mapping[str, Any]) -> dict[str, History]:
+    """The histories :func:`history_metrics` wrote, by phase."""
+    out: dict[str, History] = {}
+    for key, noise in metrics.items():
+        if key.startswith("noise/"):
+            phase = key.split("/", 1)[1]
+            rate, steps = metrics[f"rate/{phase}"], metrics[f"steps/{phase}"]
+            out[phase] = list(
+                zip(map(float, noise), map(float, rate), map(int, steps), strict=True)
+            )
     return out
 
 
