@@ -65,6 +65,24 @@ class PrivacyConfig:
     max_grad_norm: float = option(1.0, "local: per-sample gradient clipping norm", gt=0)
     clipping_norm: float = option(1.0, "central: client update clipping norm", gt=0)
 
+    def unused(self) -> dict[str, str]:
+        """The keys this mode does not read, each with the reason (``config.toml`` says
+        so beside them, so a default is never taken for a setting in use)."""
+        if self.mode == "none":
+            keys = ("noise_multiplier", "target_epsilon", "delta", "max_grad_norm")
+            return dict.fromkeys((*keys, "clipping_norm"), "mode = 'none'")
+        if self.mode == "central":
+            why = "mode = 'central'"
+            return {"target_epsilon": why, "max_grad_norm": why}
+        out = {"clipping_norm": "mode = 'local'"}
+        if self.target_epsilon:
+            out["noise_multiplier"] = (
+                "each client plans its noise from target_epsilon (metrics.json: privacy.accounts)"
+            )
+        else:
+            out["target_epsilon"] = "noise_multiplier is used"
+        return out
+
 
 @dataclass(frozen=True)
 class DefenseConfig:
