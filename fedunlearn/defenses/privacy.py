@@ -13,10 +13,10 @@ histories).
 With ``target_epsilon`` instead of ``noise_multiplier``, each client chooses its noise
 once, at its first private round (:func:`noise_for_target`, Opacus's
 ``get_noise_multiplier``), for the training it will do: the rounds the server's seeded
-sampling gives it, the steps each round takes, at the sample rate Opacus's
-``DPDataLoader`` really uses (:func:`opacus_sample_rate`, ``1 / ceil(n / B)``, not
+sampling gives it, the steps each round takes (:func:`steps_per_round`), at the sample
+rate Opacus's accountant records (:func:`opacus_sample_rate`: ``1 / ceil(n / B)``, not
 ``B / n``). Training then spends between ``target_epsilon * (1 - PLANNING_TOLERANCE)``
-and ``target_epsilon`` (when the client trains in every round it was planned for).
+and ``target_epsilon``, when the client trains in every round it was planned for.
 Every later phase keeps the training noise, chosen once too (:func:`phase_noise`):
 unlearning rounds spend more, and that is reported. Central DP is in
 :mod:`fedunlearn.defenses.central_dp`; a run's accounting in
@@ -129,25 +129,29 @@ def histories_of_metrics(metrics: Mapping[str, Any]) -> dict[str, History]:
     return out
 
 
+def opacus_batches(num_examples: int, batch_size: int) -> int:
+    """The batches a pass of Opacus's Poisson sampler draws over ``num_examples``
+    records in batches of ``batch_size``.
+
+    ``DPDataLoader.from_data_loader`` samples at ``1 / ceil(n / B)`` (one over the
+    plain loader's length) and draws ``int(1 / rate)`` batches a pass: ``ceil(n / B)``,
+    or one fewer where floating point rounds down (93, 99, 105, ... batches).
+    """
+    return max(1, int(1 / (1 / max(1, -(-num_examples // batch_size)))))
+
+
 def opacus_sample_rate(num_examples: int, batch_size: int) -> float:
-    """The Poisson sample rate Opacus uses for ``num_examples`` records in batches of
-    ``batch_size``.
-
-    ``DPDataLoader.from_data_loader`` (what ``PrivacyEngine.make_private`` builds with
-    ``poisson_sampling=True``) samples at ``1 / len(data_loader)``, that is
-    ``1 / ceil(n / B)``, a little less than ``B / n`` when ``B`` does not divide ``n``.
-    """
-    return 1 / max(1, -(-num_examples // batch_size))
+    """The sample rate Opacus's accountant records for ``num_examples`` records in
+    batches of ``batch_size``: one over the DP loader's length (``PrivacyEngine.make_private``),
+    that is ``1 / ceil(n / B)`` (:func:`opacus_batches`), a little less than ``B / n``
+    when ``B`` does not divide ``n``."""
+    return 1 / opacus_batches(num_examples, batch_size)
 
 
-def steps_per_round(sample_rate: float, epochs: float) -> int:
-    """The steps one round of :func:`train_privately` takes at ``sample_rate``.
-
-    Opacus's Poisson sampler draws ``int(1 / sample_rate)`` batches a pass (one fewer
-    than ``ceil(n / B)`` for some sizes, floating point); a round takes ``epochs``
-    passes, rounded up, and at least one step.
-    """
-    return _round_steps(max(1, int(1 / sample_rate)), epochs)
+def steps_per_round(num_examples: int, batch_size: int, epochs: float) -> int:
+    """The steps one round of :func:`train_privately` takes: ``epochs`` passes of
+    :func:`opacus_batches` batches, rounded up, and at least one step."""
+    return _round_steps(opacus_batches(num_examples, batch_size), epochs)
 
 
 def _round_steps(per_epoch: int, epochs: float) -> int:
@@ -273,7 +277,7 @@ def _dp_sgd(
         poisson_sampling=True,
         noise_generator=torch.Generator().manual_seed(seed + 1),
     )
-    per_epoch = max(1, len(loader))  # int(1 / sample rate): see steps_per_round
+    per_epoch = max(1, len(loader))  # opacus_batches(len(data), batch_size)
     total = _round_steps(per_epoch, epochs)
     loss_fn = nn.CrossEntropyLoss()
     done, loss_sum = 0, 0.0

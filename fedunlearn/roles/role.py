@@ -169,7 +169,8 @@ class ClientRole:
         p, t = self.config.privacy, self.config.training
         if not p.target_epsilon:
             return p.noise_multiplier
-        rate = opacus_sample_rate(len(self.setup.data), t.batch_size)
+        n = len(self.setup.data)
+        rate = opacus_sample_rate(n, t.batch_size)
         fed = self.config.federation
         # The server's sampling is seeded: the client knows the rounds it will train in.
         rounds = participations(
@@ -180,7 +181,7 @@ class ClientRole:
             self.config.seed,
             t.rounds,
         )
-        steps = max(1, rounds) * steps_per_round(rate, t.local_epochs)
+        steps = max(1, rounds) * steps_per_round(n, t.batch_size, t.local_epochs)
         return noise_for_target(p.target_epsilon, p.delta, rate, steps)
 
     def fit_privately(
