@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -159,6 +160,11 @@ def test_a_dp_runs_folder_reproduces_every_epsilon_with_opacus(tmp_path: Path) -
         for phase, account in phases.items():
             assert account["accountant"] == "rdp"
             assert recompute(accounts, client, phase) == account["epsilon"]
+    # The recipe of docs/defenses.md, as written, agrees.
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "defenses.md").read_text()
+    recipe = re.search(r"#### Re-checking.*?```python\n(.*?)```", docs, re.S)
+    assert recipe is not None
+    exec(recipe.group(1).replace("results/<run>", str(run_dir)), {})
     # The run's figures are the largest over clients; training's is on target.
     train = [phases["train"]["epsilon"] for phases in accounts.values()]
     assert privacy["training_epsilon"] == max(train)
@@ -201,3 +207,12 @@ def test_the_comparison_table_shows_epsilon_only_under_dp(mode: str) -> None:
     else:
         assert [r["epsilon"] for r in rows] == [2.0, float("inf"), 3.0]
         assert "| inf |" in table and "| 3.00 |" in table
+
+
+def test_the_summary_over_seeds_shows_epsilon_under_dp() -> None:
+    from fedunlearn.studies.summary import summarise, summary_markdown
+
+    rows = [{"model": "retrain", "seed": s, "epsilon": e} for s, e in ((0, 3.0), (1, 5.0))]
+    table = summary_markdown(summarise(rows))
+    assert "| epsilon |" in table and "| 4.00 ± 1.00 |" in table
+    assert "epsilon" not in summary_markdown(summarise([{"model": "retrain", "seed": 0}]))

@@ -49,8 +49,9 @@ class PrivacyConfig:
     """``[privacy]``: differential privacy of training (see :mod:`fedunlearn.defenses.privacy`).
 
     ``local``: every client trains with Opacus DP-SGD (clip per-sample gradients to
-    ``max_grad_norm``, add noise ``noise_multiplier``, or the noise that makes training
-    spend ``target_epsilon``). ``central``: Flower's server-side fixed-clipping wrapper
+    ``max_grad_norm``, add noise ``noise_multiplier``, or, with ``target_epsilon``, the
+    noise each client plans once so that its training spends the target, within 0.1%
+    under it). ``central``: Flower's server-side fixed-clipping wrapper
     clips client updates to ``clipping_norm`` and noises the aggregate.
     """
 
@@ -58,7 +59,8 @@ class PrivacyConfig:
     noise_multiplier: float = option(1.0, "Gaussian noise / clipping norm", ge=0)
     target_epsilon: float = option(
         0.0,
-        "local: choose the noise so training spends this epsilon (0: use noise_multiplier)",
+        "local: each client plans its noise so training spends this epsilon, within 0.1% "
+        "under (0: use noise_multiplier)",
         ge=0,
     )
     delta: float = option(1e-5, "the delta of the (epsilon, delta) guarantee", gt=0, lt=1)
