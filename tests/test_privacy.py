@@ -122,7 +122,7 @@ def test_target_epsilon_is_spent_by_the_planned_training() -> None:
     start = model_to_arrays(build_model("mlp", INFO.input_shape, 3, 8, seed=0))
     for server_round in range(1, 5):
         role.fit(start, TrainInstruction(server_round, 1.0, 16, 0.1))
-    assert role.privacy_spent()["train"] == pytest.approx(3.0, rel=0.05)
+    assert 0.99 * 3.0 <= role.privacy_spent()["train"] <= 3.0
 
 
 def test_target_epsilon_is_met_when_the_server_samples_a_few_clients_per_round() -> None:
@@ -148,7 +148,7 @@ def test_target_epsilon_is_met_when_the_server_samples_a_few_clients_per_round()
         assert 0 < len(rounds) < 8  # sampled in some rounds only: 3 of 10 each round
         for server_round in rounds:
             role.fit(start, TrainInstruction(server_round, 1.0, 16, 0.1))
-        assert role.privacy_spent()["train"] == pytest.approx(3.0, rel=0.05)
+        assert 0.99 * 3.0 <= role.privacy_spent()["train"] <= 3.0
 
 
 def test_central_epsilon_is_bounded_by_the_gaussian_mechanisms_zcdp() -> None:

@@ -26,6 +26,7 @@ from flwr.clientapp import ClientApp
 from fedunlearn.apps.deadline import deadline_mod
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.world import federated_data
+from fedunlearn.defenses.privacy import history_metrics
 from fedunlearn.federation.protocol import (
     ARRAYS,
     CLIENT_ID,
@@ -182,7 +183,8 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
     def privacy(msg: Message, context: Context) -> Message:
         role = role_of_message(msg, context)
         spent = {f"epsilon/{phase}": value for phase, value in role.privacy_spent().items()}
-        record = MetricRecord({CLIENT_ID: role.client_id, **spent})
+        histories = history_metrics(role.privacy_histories())
+        record = MetricRecord({CLIENT_ID: role.client_id, **spent, **histories})
         return Message(RecordDict({METRICS: record}), reply_to=msg)
 
     @app.query("attack")

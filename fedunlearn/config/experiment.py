@@ -181,7 +181,7 @@ class ExperimentConfig:
         """The resolved config as TOML text."""
         import tomli_w
 
-        return tomli_w.dumps(self.to_dict())
+        return annotate_unused(tomli_w.dumps(self.to_dict()), "privacy", self.privacy.unused())
 
     def to_run_config(self) -> dict[str, bool | int | float | str]:
         """Flat form for Flower's ``run_config``: dotted keys, lists as ``"0,3"``."""
@@ -297,3 +297,17 @@ def describe() -> str:
     for section, cls in SECTIONS.items():
         lines += ["", *describe_options(cls, section)]
     return "\n".join(lines)
+
+
+def annotate_unused(text: str, section: str, unused: Mapping[str, str]) -> str:
+    """TOML ``text`` with ``# unused: <why>`` after each key of ``[section]`` in
+    ``unused`` (the values stay, so the file still reads back to the same config)."""
+    lines, current = [], ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            current = line.strip("[] ")
+        key = line.split(" = ", 1)[0]
+        if current == section and " = " in line and key in unused:
+            line = f"{line}  # unused: {unused[key]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"

@@ -49,8 +49,9 @@ class PrivacyConfig:
     """``[privacy]``: differential privacy of training (see :mod:`fedunlearn.defenses.privacy`).
 
     ``local``: every client trains with Opacus DP-SGD (clip per-sample gradients to
-    ``max_grad_norm``, add noise ``noise_multiplier``, or the noise that makes training
-    spend ``target_epsilon``). ``central``: Flower's server-side fixed-clipping wrapper
+    ``max_grad_norm``, add noise ``noise_multiplier``, or, with ``target_epsilon``, the
+    noise each client plans once so that its training spends the target, within 0.1%
+    under it). ``central``: Flower's server-side fixed-clipping wrapper
     clips client updates to ``clipping_norm`` and noises the aggregate.
     """
 
@@ -58,12 +59,31 @@ class PrivacyConfig:
     noise_multiplier: float = option(1.0, "Gaussian noise / clipping norm", ge=0)
     target_epsilon: float = option(
         0.0,
-        "local: choose the noise so training spends this epsilon (0: use noise_multiplier)",
+        "local: each client plans its noise so training spends this epsilon, within 0.1% "
+        "under (0: use noise_multiplier)",
         ge=0,
     )
     delta: float = option(1e-5, "the delta of the (epsilon, delta) guarantee", gt=0, lt=1)
     max_grad_norm: float = option(1.0, "local: per-sample gradient clipping norm", gt=0)
     clipping_norm: float = option(1.0, "central: client update clipping norm", gt=0)
+
+    def unused(self) -> dict[str, str]:
+        """The keys this mode does not read, each with the reason (``config.toml`` says
+        so beside them, so a default is never taken for a setting in use)."""
+        if self.mode == "none":
+            keys = ("noise_multiplier", "target_epsilon", "delta", "max_grad_norm")
+            return dict.fromkeys((*keys, "clipping_norm"), "mode = 'none'")
+        if self.mode == "central":
+            why = "mode = 'central'"
+            return {"target_epsilon": why, "max_grad_norm": why}
+        out = {"clipping_norm": "mode = 'local'"}
+        if self.target_epsilon:
+            out["noise_multiplier"] = (
+                "each client plans its noise from target_epsilon (metrics.json: privacy.accounts)"
+            )
+        else:
+            out["target_epsilon"] = "noise_multiplier is used"
+        return out
 
 
 @dataclass(frozen=True)

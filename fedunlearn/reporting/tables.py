@@ -20,7 +20,8 @@ from fedunlearn.reporting.schema import RunMetrics
 # acc: clean test accuracy; ASR: canary attack success rate; Δ: minus the reference's;
 # forgot acc: accuracy on the forgotten data; L2, KL: to the reference (KL on the
 # forgotten data); epochs/ref, time/ref: cost relative to the reference; hist MB: the
-# history the method needs the server to keep.
+# history the method needs the server to keep; epsilon (under DP only): the privacy
+# accounted for the model.
 COMPARISON_COLUMNS = (
     ("clean_accuracy", "acc", "{:.3f}"),
     ("clean_accuracy_gap", "Δacc", "{:+.3f}"),
@@ -35,6 +36,8 @@ COMPARISON_COLUMNS = (
     ("history_mb", "hist MB", "{:.2f}"),
 )
 """Columns of the comparison table: gaps are the model minus the reference."""
+PRIVACY_COLUMNS = (("epsilon", "epsilon", "{:.2f}"),)
+"""Columns added under differential privacy: the epsilon accounted for each model."""
 
 
 def _number(value: Any) -> float:
@@ -62,8 +65,27 @@ def comparison_rows(metrics: RunMetrics) -> list[dict[str, Any]]:
         row["client_epochs_relative"] = _number(rel.get("client_epochs"))
         row["wall_seconds_relative"] = _number(rel.get("wall_seconds"))
         row["history_mb"] = _number(needed.get(label)) / 1e6 if label in needed else float("nan")
+        if metrics.privacy is not None:
+            row["epsilon"] = model_epsilon(metrics, label)
         rows.append(row)
     return rows
+
+
+def model_epsilon(metrics: RunMetrics, label: str) -> float:
+    """The epsilon accounted for a model (``metrics.privacy``): the original model's is
+    training's, a method's that of training plus its own client work; NaN without DP."""
+    privacy = metrics.privacy
+    if privacy is None:
+        return float("nan")
+    if label == "original":
+        return _number(privacy.training_epsilon)
+    return _number(privacy.epsilon.get(label))
+
+
+def table_columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
+    """The columns shown for ``rows``: the comparison's, and epsilon under DP."""
+    extra = tuple(c for c in PRIVACY_COLUMNS if any(c[0] in r for r in rows))
+    return COMPARISON_COLUMNS + extra
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -92,11 +114,12 @@ def fmt(value: Any, pattern: str) -> str:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The comparison as a Markdown table."""
-    header = "| model | " + " | ".join(n for _, n, _ in COMPARISON_COLUMNS) + " |"
-    rule = "|---|" + "---:|" * len(COMPARISON_COLUMNS)
+    columns = table_columns(rows)
+    header = "| model | " + " | ".join(n for _, n, _ in columns) + " |"
+    rule = "|---|" + "---:|" * len(columns)
     lines = [header, rule]
     for r in rows:
-        cells = [fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS]
+        cells = [fmt(r.get(k), p) for k, _, p in columns]
         lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -114,8 +137,10 @@ def summary_table(metrics: RunMetrics) -> Table:
     what = forgotten_text(metrics.forgotten)
     table = Table(title=f"{metrics.name} (seed {metrics.seed}): forgetting {what}")
     table.add_column("model")
-    for _, name, _ in COMPARISON_COLUMNS:
+    rows = comparison_rows(metrics)
+    columns = table_columns(rows)
+    for _, name, _ in columns:
         table.add_column(name, justify="right")
-    for r in comparison_rows(metrics):
-        table.add_row(r["model"], *(fmt(r.get(k), p) for k, _, p in COMPARISON_COLUMNS))
+    for r in rows:
+        table.add_row(r["model"], *(fmt(r.get(k), p) for k, _, p in columns))
     return table

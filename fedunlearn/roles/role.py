@@ -30,7 +30,6 @@ A role with options declares them as a frozen dataclass of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -45,10 +44,15 @@ from fedunlearn.data.datasets import ArrayDataset, DatasetInfo
 from fedunlearn.defenses.commitment import client_secret, commit, content_hashes, prove
 from fedunlearn.defenses.privacy import (
     DPTraining,
+    History,
     load_history,
     noise_for_target,
+    opacus_sample_rate,
+    phase_noise,
+    phases,
     save_history,
     spent,
+    steps_per_round,
     train_privately,
 )
 from fedunlearn.federation.protocol import AscentInstruction, TrainInstruction, TrainReport
@@ -156,14 +160,17 @@ class ClientRole:
         return weights, report
 
     def noise_multiplier(self) -> float:
-        """This client's DP-SGD noise: the configured one, or the one that makes its
-        planned training spend ``privacy.target_epsilon``."""
+        """This client's DP-SGD noise: the configured one, or the one with which its
+        planned training spends ``privacy.target_epsilon``: the rounds the server's
+        seeded sampling gives it, ``training.local_epochs`` of Opacus's Poisson batches
+        each, at the rate Opacus samples its data at (see
+        :mod:`fedunlearn.defenses.privacy`). Computed afresh on every call;
+        :meth:`fit_privately` calls it once per phase."""
         p, t = self.config.privacy, self.config.training
         if not p.target_epsilon:
             return p.noise_multiplier
         n = len(self.setup.data)
-        rate = min(1.0, t.batch_size / n)
-        steps_per_round = max(1, math.ceil(t.local_epochs * math.ceil(1 / rate)))
+        rate = opacus_sample_rate(n, t.batch_size)
         fed = self.config.federation
         # The server's sampling is seeded: the client knows the rounds it will train in.
         rounds = participations(
@@ -174,15 +181,22 @@ class ClientRole:
             self.config.seed,
             t.rounds,
         )
-        return noise_for_target(p.target_epsilon, p.delta, rate, max(1, rounds) * steps_per_round)
+        steps = max(1, rounds) * steps_per_round(n, t.batch_size, t.local_epochs)
+        return noise_for_target(p.target_epsilon, p.delta, rate, steps)
 
     def fit_privately(
         self, model: nn.Module, data: ArrayDataset, instruction: TrainInstruction, seed: int
     ) -> LocalTrainingResult:
         """One round of DP-SGD; the accountant history of this phase grows in the
-        client's state (see :mod:`fedunlearn.defenses.privacy`)."""
-        p = self.config.privacy
-        history = load_history(self.setup.state, instruction.phase)
+        client's state (see :mod:`fedunlearn.defenses.privacy`). Every phase trains at
+        the training noise, chosen at the client's first private round and kept."""
+        p, state = self.config.privacy, self.setup.state
+        noise = phase_noise(
+            state,
+            instruction.phase,
+            lambda: phase_noise(state, "train", self.noise_multiplier),
+        )
+        history = load_history(state, instruction.phase)
         result, history = train_privately(
             model,
             data,
@@ -192,15 +206,20 @@ class ClientRole:
             momentum=instruction.momentum,
             weight_decay=instruction.weight_decay,
             seed=seed,
-            dp=DPTraining(self.noise_multiplier(), p.max_grad_norm),
+            dp=DPTraining(noise, p.max_grad_norm),
             history=history,
         )
-        save_history(self.setup.state, instruction.phase, history)
+        save_history(state, instruction.phase, history)
         return result
 
     def privacy_spent(self) -> dict[str, float]:
         """Epsilon this client spent: after training, and with each unlearning phase."""
         return spent(self.setup.state, self.config.privacy.delta)
+
+    def privacy_histories(self) -> dict[str, History]:
+        """This client's accountant history of each phase it trained privately in: the
+        (noise multiplier, sample rate, steps) that :meth:`privacy_spent` accounts."""
+        return {phase: load_history(self.setup.state, phase) for phase in phases(self.setup.state)}
 
     def ascend(
         self, arrays: Arrays, instruction: AscentInstruction

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from fedunlearn.reporting.figures import bar_panel, cost_panel, pyplot
-from fedunlearn.reporting.tables import COMPARISON_COLUMNS
+from fedunlearn.reporting.tables import COMPARISON_COLUMNS, PRIVACY_COLUMNS
 
 
 def summarise(
@@ -54,11 +54,14 @@ def _cell(row: dict[str, Any], column: str, pattern: str) -> str:
 
 
 def summary_markdown(summary: list[dict[str, Any]], label: str = "model") -> str:
-    """The comparison columns as ``mean ± std`` in a Markdown table."""
-    header = f"| {label} | runs | " + " | ".join(n for _, n, _ in COMPARISON_COLUMNS) + " |"
-    lines = [header, "|---|---:|" + "---:|" * len(COMPARISON_COLUMNS)]
+    """The comparison columns (and epsilon, under DP) as ``mean ± std`` in a Markdown
+    table."""
+    extra = tuple(c for c in PRIVACY_COLUMNS if any(f"{c[0]}_mean" in r for r in summary))
+    columns = COMPARISON_COLUMNS + extra
+    header = f"| {label} | runs | " + " | ".join(n for _, n, _ in columns) + " |"
+    lines = [header, "|---|---:|" + "---:|" * len(columns)]
     for row in summary:
-        cells = [_cell(row, k, p) for k, _, p in COMPARISON_COLUMNS]
+        cells = [_cell(row, k, p) for k, _, p in columns]
         lines.append(f"| {row[label]} | {row['runs']} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,7 @@ from fedunlearn.data.datasets import ArrayDataset
 from fedunlearn.defenses.accounting import (
     MethodPrivacy,
     central_spent,
-    gather_epsilon,
+    gather_accounts,
     local_spent,
 )
 from fedunlearn.evaluation.auditor import AuditData, Auditor
@@ -138,6 +138,7 @@ class Audit:
                 methods,
             )
         else:
-            spent = local_spent(gather_epsilon(self.ctx.grid, registry, fed.timeout), methods)
+            accounts = gather_accounts(self.ctx.grid, registry, fed.timeout)
+            spent = local_spent(accounts, methods, p.delta, p.target_epsilon)
         training, epsilon, details = spent
         return PrivacySpent(p.mode, p.delta, training, epsilon, details)
