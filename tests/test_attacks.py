@@ -22,6 +22,7 @@ from fedunlearn.attacks.deletion import DeletionInference
 from fedunlearn.attacks.membership import LabelOnlyAttack, LossAttack
 from fedunlearn.attacks.metrics import attack_metrics, tpr_at_fpr
 from fedunlearn.data.world import federated_data
+from fedunlearn.evaluation.archive import read_attack_scores
 from fedunlearn.evaluation.candidates import build_candidates, split_held_out
 from fedunlearn.evaluation.leakage import settings_of
 from fedunlearn.learning.models import build_model
@@ -475,9 +476,19 @@ def test_a_client_attacker_attacks_with_its_own_partition(tmp_path: Path) -> Non
         "attack.shadow_models=2",
         "attack.shadow_epochs=3",
     )
-    metrics = simulate(config, show_progress=False).metrics
+    result = simulate(config, show_progress=False)
+    metrics = result.metrics
     assert metrics.attacks.setup["attacker"] == "client"
     assert set(metrics.attacks.metrics["mia_baseline"]) == {"original", "federaser", "retrain"}
+    # The scores it sent back are kept with the truth; it is no candidate client itself.
+    arrays = read_attack_scores(result.run_dir)
+    assert arrays["client_scores/retrain/client"].tolist() == [0, 1, 2]
+    assert 3 not in set(arrays["client_samples/client"].tolist())
+    assert 3 not in set(arrays["deletion/client"].tolist())
+    truth = arrays["membership/member"]
+    for label in ("original", "federaser", "retrain"):
+        auc = roc_auc_score(truth, arrays[f"scores/mia_baseline/{label}"])
+        assert auc == metrics.attacks.metrics["mia_baseline"][label]["auc"]
 
 
 def test_an_attacking_client_must_have_an_attacker_role(tmp_path: Path) -> None:
