@@ -207,7 +207,8 @@ def build_candidates(
         "or use more data per client",
         rng,
     )
-    clients, sample_ids = {}, {}
+    clients: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    sample_ids: dict[int, np.ndarray] = {}
     for c in range(len(world.clients)):
         if c in skip_clients:
             continue
