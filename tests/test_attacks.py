@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from fedunlearn.attacks.deletion import DeletionInference
 from fedunlearn.attacks.membership import LabelOnlyAttack, LossAttack
 from fedunlearn.attacks.metrics import attack_metrics, tpr_at_fpr
 from fedunlearn.data.world import ClientPartitions, federated_data
+from fedunlearn.evaluation.archive import read_attack_scores
 from fedunlearn.evaluation.candidates import build_candidates, split_held_out
 from fedunlearn.evaluation.leakage import settings_of
 from fedunlearn.learning.models import build_model
@@ -47,7 +49,11 @@ def test_metrics_match_scikit_learn_on_hand_made_scores() -> None:
     # By hand: at threshold 0.8, TPR 2/4 and FPR 0: advantage >= 0.5; at 0.35,
     # TPR 3/4, FPR 1/6: 0.583; that is the best.
     assert m.advantage == pytest.approx(3 / 4 - 1 / 6)
-    assert m.tpr_at_1pct == pytest.approx(0.5)  # no false positive allowed at 1% of 6
+    # Six non-members cannot resolve an FPR under 1/6: TPR at 1% and 0.1% are left
+    # empty, not the TPR at FPR 0 (0.5 here) passed off as them.
+    assert math.isnan(m.tpr_at_1pct) and math.isnan(m.tpr_at_01pct)
+    assert m.lowest_fpr == pytest.approx(1 / 6)
+    assert tpr_at_fpr(np.array(m.fpr), np.array(m.tpr), 0.01) == pytest.approx(0.5)
     assert m.positives == 4 and m.negatives == 6
     assert tpr_at_fpr(np.array([0.0, 0.2, 1.0]), np.array([0.1, 0.6, 1.0]), 0.25) == 0.6
     assert tpr_at_fpr(np.array([0.0, 0.2, 1.0]), np.array([0.1, 0.6, 1.0]), 0.19) == 0.1
@@ -57,11 +63,18 @@ def test_metrics_match_scikit_learn_on_hand_made_scores() -> None:
 def test_perfect_useless_and_inverted_scores() -> None:
     truth = np.array([1, 1, 0, 0])
     perfect = attack_metrics(np.array([2.0, 3.0, 0.0, 1.0]), truth)
-    assert perfect.auc == 1.0 and perfect.advantage == 1.0 and perfect.tpr_at_01pct == 1.0
+    assert perfect.auc == 1.0 and perfect.advantage == 1.0
     constant = attack_metrics(np.zeros(4), truth)
-    assert constant.auc == 0.5 and constant.advantage == 0.0 and constant.tpr_at_1pct == 0.0
+    assert constant.auc == 0.5 and constant.advantage == 0.0
     inverted = attack_metrics(np.array([0.0, 1.0, 2.0, 3.0]), truth)  # members lowest
-    assert inverted.auc == 0.0 and inverted.advantage == 0.0 and inverted.tpr_at_1pct == 0.0
+    assert inverted.auc == 0.0 and inverted.advantage == 0.0
+    for m in (perfect, constant, inverted):  # two non-members resolve no low FPR
+        assert math.isnan(m.tpr_at_1pct) and math.isnan(m.tpr_at_01pct)
+    # With 1,000 non-members both are resolved.
+    many = np.concatenate([np.ones(2), np.zeros(1000)])
+    assert attack_metrics(many, many).tpr_at_01pct == 1.0
+    assert attack_metrics(-many, many).tpr_at_01pct == 0.0
+    assert attack_metrics(np.zeros(1002), many).tpr_at_1pct == 0.0
     with pytest.raises(ValueError, match="both positive and negative"):
         attack_metrics(np.zeros(2), np.array([1, 1]))
     with pytest.raises(ValueError, match="finite"):
@@ -76,7 +89,7 @@ def test_tied_scores_earn_half_credit() -> None:
     assert m.auc == pytest.approx(0.875) == roc_auc_score(truth, scores)
     # Threshold 1.0: TPR 1/2, FPR 0; threshold 0.5: TPR 1, FPR 1/2. Both give 0.5.
     assert m.advantage == pytest.approx(0.5)
-    assert m.tpr_at_1pct == pytest.approx(0.5)
+    assert math.isnan(m.tpr_at_1pct)  # two non-members
 
 
 def test_tpr_at_low_fpr_with_many_non_members_by_hand() -> None:
@@ -89,15 +102,32 @@ def test_tpr_at_low_fpr_with_many_non_members_by_hand() -> None:
     # Above every non-member: 3 members (TPR 0.3 at FPR 0). Letting in 0.199 (FPR 0.5%)
     # adds 0.1985; letting in 0.198 (FPR 1%) adds 0.1975: TPR 0.5 at FPR 1%. The next
     # member, 0.1855, costs 14 false positives (0.186 to 0.199): TPR 0.6 at FPR 7%.
-    assert m.tpr_at_01pct == pytest.approx(0.3)
+    # 200 non-members resolve 1% (2 false positives) but not 0.1% (1/200 = 0.5%).
     assert m.tpr_at_1pct == pytest.approx(0.5)
+    assert math.isnan(m.tpr_at_01pct) and m.lowest_fpr == pytest.approx(0.005)
     assert m.advantage == pytest.approx(0.6 - 0.07)
     # Pairs won: 3 x 200, 199, 198, 186, and 4 ties with the non-member at 0 (half
     # each): 1185 of 2000.
     assert m.auc == pytest.approx(1185 / 2000) == roc_auc_score(truth, scores)
     fpr, tpr, _ = roc_curve(truth, scores, drop_intermediate=False)
     assert m.tpr_at_1pct == tpr_at_fpr(fpr, tpr, 0.01)
+    assert tpr_at_fpr(fpr, tpr, 0.001) == pytest.approx(0.3)  # the curve's TPR at FPR 0
     assert tpr_at_fpr(fpr, tpr, 0.1) == pytest.approx(0.6)
+
+
+def test_tpr_at_01pct_needs_a_thousand_non_members_by_hand() -> None:
+    # 1,000 non-members score 0, 1, ..., 999. At FPR <= 0.1% one false positive (999)
+    # is allowed: members at 999 or above pass, 3 of 10 (997.5 would let 998 in too).
+    # At FPR <= 1%, ten (990..999): 997.5 and 990.5 pass too, 5 of 10.
+    negatives = np.arange(1000.0)
+    positives = np.array([2000.0, 2000.0, 999.5, 997.5, 990.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    truth = np.concatenate([np.ones(10), np.zeros(1000)])
+    m = attack_metrics(np.concatenate([positives, negatives]), truth)
+    assert (m.tpr_at_01pct, m.tpr_at_1pct, m.lowest_fpr) == (0.3, 0.5, 0.001)
+    # One non-member fewer: 1 / 999 > 0.1%, so that figure is left empty.
+    fewer = attack_metrics(np.concatenate([positives, negatives[1:]]), truth[:-1])
+    assert math.isnan(fewer.tpr_at_01pct) and fewer.tpr_at_1pct == 0.5
+    assert fewer.summary()["tpr_at_01pct"] != fewer.summary()["tpr_at_01pct"]  # NaN
 
 
 def test_tpr_at_low_fpr_counts_operating_points_among_tied_scores() -> None:
@@ -187,7 +217,11 @@ def test_the_audit_scores_every_attack_on_every_model(trained) -> None:
     assert (result.run_dir / "attacks.json").is_file()
     assert (result.run_dir / "attacks_roc.png").is_file()
     written = json.loads((result.run_dir / "attacks.json").read_text())
-    assert written["metrics"] == attacks
+    nan_as_none = {
+        a: {m: {k: (None if v != v else v) for k, v in f.items()} for m, f in by.items()}
+        for a, by in attacks.items()
+    }
+    assert written["metrics"] == nan_as_none
     setup = written["setup"]
     # Forgetting client 0 with 30 memorization canaries: 30 canaries against their 30
     # twins; deleted records (client 0's) against as many retained ones.
@@ -205,8 +239,18 @@ def test_the_audit_scores_every_attack_on_every_model(trained) -> None:
             assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
             assert summary["auc"] == pytest.approx(area_under(fpr, tpr))
             assert summary["advantage"] == pytest.approx(float(np.max(tpr - fpr)))
-            assert summary["tpr_at_1pct"] == pytest.approx(tpr_at_fpr(fpr, tpr, 0.01))
-            assert summary["tpr_at_01pct"] == pytest.approx(tpr_at_fpr(fpr, tpr, 0.001))
+            # 30 non-members: no FPR under 1/30 is resolved; 200-odd retained records
+            # resolve 1% but not 0.1%.
+            negatives = setup[side[1]]
+            assert summary["lowest_fpr"] == pytest.approx(1 / negatives)
+            if negatives >= 100:
+                assert summary["tpr_at_1pct"] == pytest.approx(tpr_at_fpr(fpr, tpr, 0.01))
+            else:
+                assert math.isnan(summary["tpr_at_1pct"])
+            assert math.isnan(summary["tpr_at_01pct"])
+            # Each figure sits in its 95% bootstrap interval.
+            for key in ("auc", "advantage"):
+                assert summary[f"{key}_ci_low"] <= summary[key] <= summary[f"{key}_ci_high"]
             assert (summary["positives"], summary["negatives"]) == (setup[side[0]], setup[side[1]])
     # The retrained model never saw client 0, whose data carries the canaries: its records
     # fit visibly worse after, and client 0 is the clear guess among the four.
@@ -434,9 +478,19 @@ def test_a_client_attacker_attacks_with_its_own_partition(tmp_path: Path) -> Non
         "attack.shadow_models=2",
         "attack.shadow_epochs=3",
     )
-    metrics = simulate(config, show_progress=False).metrics
+    result = simulate(config, show_progress=False)
+    metrics = result.metrics
     assert metrics.attacks.setup["attacker"] == "client"
     assert set(metrics.attacks.metrics["mia_baseline"]) == {"original", "federaser", "retrain"}
+    # The scores it sent back are kept with the truth; it is no candidate client itself.
+    arrays = read_attack_scores(result.run_dir)
+    assert arrays["client_scores/retrain/client"].tolist() == [0, 1, 2]
+    assert 3 not in set(arrays["client_samples/client"].tolist())
+    assert 3 not in set(arrays["deletion/client"].tolist())
+    truth = arrays["membership/member"]
+    for label in ("original", "federaser", "retrain"):
+        auc = roc_auc_score(truth, arrays[f"scores/mia_baseline/{label}"])
+        assert auc == metrics.attacks.metrics["mia_baseline"][label]["auc"]
 
 
 def test_an_attacking_client_must_have_an_attacker_role(tmp_path: Path) -> None:

@@ -265,6 +265,7 @@ class ExperimentConfig:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
         problems += self.data.problems()
         problems += self.history.problems()
+        problems += self.attack.problems()
         if problems:
             raise ConfigError(problems)
 

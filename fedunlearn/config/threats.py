@@ -27,7 +27,19 @@ class AttackConfig:
     access: str = option(
         "full", "what the observer may query: probabilities or labels", choices=("full", "label")
     )
-    candidates: int = option(200, "candidate records per side (members / non-members)", ge=10)
+    candidates: int = option(
+        200, "positive candidates at most (members; deleted records) of each attack", ge=10
+    )
+    negatives: int = option(
+        0,
+        "negative candidates (non-members; retained records) of each attack; 0: as many "
+        "as positives. TPR at an FPR is reported only where 1 / negatives <= FPR: ask "
+        ">= 1000 for TPR at 0.1% (an error says when the pool holds fewer)",
+        ge=0,
+    )
+    bootstrap: int = option(
+        1000, "bootstrap resamples of the 95% confidence intervals (0: none)", ge=0
+    )
     shadow_models: int = option(4, "shadow (original, unlearned) pairs of the gap attack", ge=1)
     shadow_epochs: float = option(10.0, "training epochs of each shadow model", gt=0)
     features: str = option(
@@ -42,6 +54,21 @@ class AttackConfig:
     client_samples: int = option(
         20, "records the attacker holds of each candidate client (deletion inference)", ge=1
     )
+
+    def problems(self) -> list[str]:
+        """What is wrong with these keys together (empty when nothing is)."""
+        problems = []
+        if 0 < self.negatives < 10:
+            problems.append(
+                f"attack.negatives must be 0 (as many as positives) or at least 10, got "
+                f"{self.negatives}"
+            )
+        if 0 < self.bootstrap < 100:
+            problems.append(
+                f"attack.bootstrap must be 0 (no intervals) or at least 100 resamples for a "
+                f"95% interval, got {self.bootstrap}"
+            )
+        return problems
 
 
 @dataclass(frozen=True)

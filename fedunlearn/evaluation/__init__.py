@@ -3,8 +3,9 @@ and the leakage audit that scores attacks with the truth only the harness holds.
 
 Owns: the audit of models against the retrained reference (:mod:`.auditor`); the
 server-side evaluation after every round and the round log (:mod:`.rounds`); the
-leakage audit (:mod:`.leakage`) and its candidate records with their truth
-(:mod:`.candidates`). The attacker's side lives in :mod:`fedunlearn.attacks` and
+leakage audit (:mod:`.leakage`), its candidate records with their truth
+(:mod:`.candidates`) and its raw data, ``attack_scores.npz`` (:mod:`.archive`). The
+attacker's side lives in :mod:`fedunlearn.attacks` and
 never imports this package.
 
 May import: :mod:`fedunlearn.attacks`, :mod:`fedunlearn.config`, :mod:`fedunlearn.data`,

@@ -12,12 +12,13 @@ the truth.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from fedunlearn.attacks.attacker import CandidateView
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.canary import memorization_canaries
 from fedunlearn.data.datasets import ArrayDataset
 from fedunlearn.data.world import FederatedData
 from fedunlearn.seeding import derive_seed
@@ -29,19 +30,39 @@ ATTACK = "query.attack"
 MEMBERSHIP_ATTACKS = ("mia_baseline", "mia_gap")
 
 
+def _no_ids() -> np.ndarray:
+    return np.zeros(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class Candidates:
-    """Candidate records and the truth about them (harness only)."""
+    """Candidate records and the truth about them (harness only).
+
+    ``membership_ids`` and ``deletion_ids`` name each candidate (its record id), in the
+    order the attacker scores them; ``membership_clients`` and ``deletion_clients`` the
+    client holding it (-1: none, a held-out record or a canary twin);
+    ``client_sample_ids`` the records of each client the attacker holds for client
+    deletion inference.
+    """
 
     view: CandidateView
     membership_truth: np.ndarray
     deletion_truth: np.ndarray
     removed_clients: frozenset[int]
     canary_members: bool  # members are memorization canaries (the auditing game)
+    membership_ids: np.ndarray = field(default_factory=_no_ids)
+    membership_clients: np.ndarray = field(default_factory=_no_ids)
+    deletion_ids: np.ndarray = field(default_factory=_no_ids)
+    deletion_clients: np.ndarray = field(default_factory=_no_ids)
+    client_sample_ids: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class LeakageUnavailableError(ValueError):
     """The audit cannot score this run (say why); the run's other results stand."""
+
+
+class CandidatePoolError(ValueError):
+    """``attack.negatives`` asks for more negative candidates than their pool holds."""
 
 
 def _sample(data: ArrayDataset, count: int, rng: np.random.Generator) -> ArrayDataset:
@@ -60,13 +81,47 @@ def _concat(parts: list[ArrayDataset]) -> ArrayDataset:
 
 def _shuffled(
     positives: ArrayDataset, negatives: ArrayDataset, rng: np.random.Generator
-) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
-    """((inputs, labels), truth) of both sets together, in a seeded random order."""
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+    """((inputs, labels), truth, record ids) of both sets together, in a seeded random
+    order."""
     order = rng.permutation(len(positives) + len(negatives))
     x = np.concatenate([positives.x, negatives.x])[order]
     y = np.concatenate([positives.y, negatives.y])[order]
     truth = np.concatenate([np.ones(len(positives)), np.zeros(len(negatives))])[order]
-    return (x, y), truth
+    ids = np.concatenate([positives.ids, negatives.ids]).astype(np.int64)[order]
+    return (x, y), truth, ids
+
+
+def owners(world: FederatedData, ids: np.ndarray) -> np.ndarray:
+    """The client holding each record id (-1 for a record no client holds)."""
+    holder = {int(i): c for c, data in enumerate(world.clients) for i in data.ids}
+    return np.array([holder.get(int(i), -1) for i in ids], dtype=np.int64)
+
+
+def _draw_negatives(
+    pool: ArrayDataset, count: int, asked: bool, what: str, hint: str, rng: np.random.Generator
+) -> ArrayDataset:
+    """``count`` records of ``pool``; when ``attack.negatives`` asked for them (``asked``)
+    and the pool holds fewer, say so rather than score fewer."""
+    if asked and len(pool) < count:
+        raise CandidatePoolError(
+            f"attack.negatives = {count} asks for {count} {what}, but their pool holds "
+            f"only {len(pool)}; lower attack.negatives to at most {len(pool)} ({hint})"
+        )
+    return _sample(pool, count, rng)
+
+
+def _twins(world: FederatedData, count: int, seed: int) -> ArrayDataset:
+    """The world's memorization-canary twins, topped up to ``count`` with fresh ones
+    drawn the same way (uniform noise, random labels; never given to anybody)."""
+    holdout = world.memorization_holdout
+    if count <= len(holdout):
+        return holdout
+    first = int(max(holdout.ids.max(initial=-1), *(c.ids.max(initial=-1) for c in world.clients)))
+    extra = memorization_canaries(
+        count - len(holdout), world.info.input_shape, world.info.num_classes, first + 1, seed
+    )
+    return _concat([holdout, extra])
 
 
 def forgotten_records(world: FederatedData, forgotten: ForgetSet) -> ArrayDataset:
@@ -101,6 +156,7 @@ def build_candidates(
     """Members, non-members, deleted and retained records, client samples; and truth."""
     a = config.attack
     rng = np.random.default_rng(derive_seed(config.seed, "attack-candidates") % 2**32)
+    asked = a.negatives > 0
     removed_records = forgotten_records(world, forgotten)
     memorized = removed_records.subset(
         np.flatnonzero(np.isin(removed_records.ids, world.memorization_ids))
@@ -108,7 +164,9 @@ def build_candidates(
     if len(memorized):
         # Memorization canaries against twins drawn the same way but never trained on.
         members = _sample(memorized, a.candidates, rng)
-        nonmembers = _sample(world.memorization_holdout, len(members), rng)
+        count = a.negatives or len(members)
+        twins = _twins(world, count, derive_seed(config.seed, "more-twins") % 2**32)
+        nonmembers = _sample(twins, count, rng)
     else:
         # Ordinary records: the backdoor canary generalises to every triggered input, so
         # it says nothing about membership of a record; leave it out.
@@ -120,7 +178,16 @@ def build_candidates(
                 "> 0 for canaries made to be scored"
             )
         members = _sample(ordinary, a.candidates, rng)
-        nonmembers = _sample(pool, len(members), rng)
+        nonmembers = _draw_negatives(
+            pool,
+            a.negatives or len(members),
+            asked,
+            "held-out non-members",
+            "or grow the held-out pool: data.test_fraction up, attack.aux_fraction down; "
+            "or forget the client holding the memorization canaries, whose twins are "
+            "drawn on demand",
+            rng,
+        )
     deleted = _sample(removed_records, a.candidates, rng)
     forgotten_ids = set(removed_records.ids.tolist())
     stay = [
@@ -132,8 +199,16 @@ def build_candidates(
         raise LeakageUnavailableError(
             "every client the attacker could compare with was forgotten: no retained records"
         )
-    retained = _sample(_concat(stay), len(deleted), rng)
-    clients = {}
+    retained = _draw_negatives(
+        _concat(stay),
+        a.negatives or len(deleted),
+        asked,
+        "retained records (of clients that stay)",
+        "or use more data per client",
+        rng,
+    )
+    clients: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    sample_ids: dict[int, np.ndarray] = {}
     for c in range(len(world.clients)):
         if c in skip_clients:
             continue
@@ -144,14 +219,20 @@ def build_candidates(
         )
         sample = _sample(data, a.client_samples, rng)
         clients[c] = (sample.x, sample.y)
+        sample_ids[c] = sample.ids.astype(np.int64)
     removed = set(forgotten.clients) | {c for c, _ in forgotten.records}
     # Shuffled, so the order the attacker receives the candidates in is no clue.
-    membership, membership_truth = _shuffled(members, nonmembers, rng)
-    deletion, deletion_truth = _shuffled(deleted, retained, rng)
+    membership, membership_truth, membership_ids = _shuffled(members, nonmembers, rng)
+    deletion, deletion_truth, deletion_ids = _shuffled(deleted, retained, rng)
     return Candidates(
         view=CandidateView(membership=membership, deletion=deletion, clients=clients),
         membership_truth=membership_truth,
         deletion_truth=deletion_truth,
         removed_clients=frozenset(removed - skip_clients),
         canary_members=bool(len(memorized)),
+        membership_ids=membership_ids,
+        membership_clients=owners(world, membership_ids),
+        deletion_ids=deletion_ids,
+        deletion_clients=owners(world, deletion_ids),
+        client_sample_ids=sample_ids,
     )

@@ -12,8 +12,11 @@ harness against the truth only it holds.
    inputs and labels, never their truth, and scores them: an outside observer here,
    through query access to the released models; an inference-attacker client through
    a ``query.attack`` message carrying the weights it would see.
-3. The harness turns scores into AUC, TPR at 1% and 0.1% FPR and advantage, for every
-   attack on every model, the retrained reference included.
+3. The harness turns scores into AUC, TPR at 1% and 0.1% FPR (where the negatives
+   resolve them) and advantage, with bootstrap confidence intervals, for every attack
+   on every model, the retrained reference included; it keeps the raw scores with the
+   truth, record ids and holders in ``attack_scores.npz``
+   (:mod:`fedunlearn.evaluation.archive`).
 """
 
 from __future__ import annotations
@@ -32,11 +35,12 @@ from torch import nn
 
 from fedunlearn.attacks.access import FullAccess, LabelAccess, ModelAccess, ReleasedAccess
 from fedunlearn.attacks.attacker import Attacker, AttackSettings
-from fedunlearn.attacks.metrics import attack_metrics
+from fedunlearn.attacks.metrics import CI_LEVEL, attack_metrics
 from fedunlearn.attacks.wire import decode_scores, encode_query
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.world import FederatedData
 from fedunlearn.defenses.release import release_weights
+from fedunlearn.evaluation.archive import attack_arrays, write_attack_scores
 from fedunlearn.evaluation.candidates import (
     Candidates,
     build_candidates,
@@ -52,6 +56,17 @@ ATTACK = "query.attack"
 """Ask an inference-attacker client to score candidates against the models it is sent."""
 
 MEMBERSHIP_ATTACKS = ("mia_baseline", "mia_gap")
+
+COLUMN_FIGURES = (
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "advantage",
+    "tpr_at_1pct",
+    "tpr_at_01pct",
+    "lowest_fpr",
+)
+"""Figures of a method's model that go to the sweep's table, as ``<attack>_<figure>``."""
 
 
 def client_ranking_metrics(
@@ -105,12 +120,14 @@ def settings_of(
 
 @dataclass
 class LeakageReport:
-    """Attack metrics by attack and model, ROC curves, client ranks."""
+    """Attack metrics by attack and model, ROC curves, client ranks; and the raw data
+    (``arrays``, the content of ``attack_scores.npz``)."""
 
     metrics: dict[str, dict[str, dict[str, float]]]
     roc: dict[str, dict[str, dict[str, list[float]]]]
     setup: dict[str, Any]
     released_accuracy: dict[str, float] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
@@ -119,8 +136,10 @@ class LeakageReport:
         for attack, short in names.items():
             by_model = self.metrics.get(attack, {})
             if label in by_model:
-                out[f"{short}_auc"] = by_model[label]["auc"]
-                out[f"{short}_advantage"] = by_model[label]["advantage"]
+                figures = by_model[label]
+                for key in COLUMN_FIGURES:
+                    if key in figures:
+                        out[f"{short}_{key}"] = figures[key]
             if reference in by_model:
                 out[f"reference_{short}_auc"] = by_model[reference]["auc"]
             if "original" in by_model:
@@ -189,9 +208,14 @@ def score_report(
     candidates: Candidates,
     config: ExperimentConfig,
 ) -> LeakageReport:
-    """Turn the attacker's scores into metrics with the harness's truth."""
+    """Turn the attacker's scores into metrics with the harness's truth.
+
+    Each attack on each model gets its own seeded bootstrap (``attack.bootstrap``
+    resamples), so adding a model or an attack changes no other interval.
+    """
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     roc: dict[str, dict[str, dict[str, list[float]]]] = {}
+    resamples = config.attack.bootstrap
     for key, values in scores.items():
         attack, _, label = key.partition("/")
         truth = (
@@ -199,7 +223,8 @@ def score_report(
             if attack in MEMBERSHIP_ATTACKS
             else candidates.deletion_truth
         )
-        result = attack_metrics(values, truth)
+        seed = derive_seed(config.seed, "bootstrap", attack, label)
+        result = attack_metrics(values, truth, resamples, seed)
         metrics.setdefault(attack, {})[label] = result.summary()
         roc.setdefault(attack, {})[label] = {"fpr": result.fpr, "tpr": result.tpr}
     for label, by_client in client_scores.items():
@@ -215,36 +240,33 @@ def score_report(
         "non_members": int((1 - candidates.membership_truth).sum()),
         "deleted": int(candidates.deletion_truth.sum()),
         "retained": int((1 - candidates.deletion_truth).sum()),
+        "bootstrap": resamples,
+        "ci_level": CI_LEVEL if resamples else None,
     }
-    return LeakageReport(metrics, roc, setup)
-
-
-def write_leakage(report: LeakageReport, run_dir: Path, figures: bool) -> None:
-    """``attacks.json`` (metrics and ROC curves) and ``attacks_roc.png``."""
-    (run_dir / "attacks.json").write_text(
-        json.dumps({"metrics": report.metrics, "roc": report.roc, "setup": report.setup}, indent=1)
+    return LeakageReport(
+        metrics, roc, setup, arrays=attack_arrays(scores, client_scores, candidates)
     )
-    if not figures or not report.roc:
-        return
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    attacks = sorted(report.roc)
-    fig, axes = plt.subplots(1, len(attacks), figsize=(5 * len(attacks), 4.6), squeeze=False)
-    for ax, attack in zip(axes[0], attacks, strict=True):
-        for label, curve in sorted(report.roc[attack].items()):
-            auc = report.metrics[attack][label]["auc"]
-            ax.plot(curve["fpr"], curve["tpr"], label=f"{label} (AUC {auc:.2f})")
-        ax.plot([0, 1], [0, 1], "k:", linewidth=1)
-        ax.set_xscale("symlog", linthresh=0.01)
-        ax.set_xlim(0, 1)
-        ax.set_title(attack)
-        ax.set_xlabel("false positive rate (log below 1%)")
-        ax.set_ylabel("true positive rate")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(run_dir / "attacks_roc.png", dpi=130)
-    plt.close(fig)
+def write_leakage(report: LeakageReport, run_dir: Path) -> None:
+    """``attacks.json`` (metrics and ROC curves) and ``attack_scores.npz`` (the raw
+    scores with their truth: :mod:`fedunlearn.evaluation.archive`)."""
+    (run_dir / "attacks.json").write_text(
+        json.dumps(
+            _strict({"metrics": report.metrics, "roc": report.roc, "setup": report.setup}),
+            indent=1,
+        )
+    )
+    if report.arrays:
+        write_attack_scores(report.arrays, run_dir)
+
+
+def _strict(value: Any) -> Any:
+    """NaN as None, so the JSON is strict (an unresolved TPR is ``null``)."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strict(v) for v in value]
+    return value

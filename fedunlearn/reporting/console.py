@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from fedunlearn.reporting.schema import RunMetrics
-from fedunlearn.reporting.tables import summary_table
+from fedunlearn.reporting.tables import attack_rows, attack_table, summary_table
 
 
 def print_summary(
@@ -27,6 +27,9 @@ def print_summary(
                 console.print(
                     f"{method}: {1 / saving:.1f}x fewer client epochs than {metrics.reference}"
                 )
+    attacks = metrics.attacks.metrics if metrics.attacks is not None else {}
+    if attack_rows(attacks):
+        console.print(attack_table(attacks, "leakage audit (TPR left empty below 1 / negatives)"))
     for label, reason in metrics.errors.items():
         console.print(f"[yellow]{escape(label)}:[/] {escape(reason)}")
     for r in metrics.requests:

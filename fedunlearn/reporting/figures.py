@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from fedunlearn.reporting.schema import RunMetrics
-from fedunlearn.reporting.tables import comparison_rows, forgotten_text
+from fedunlearn.reporting.tables import comparison_rows, forgotten_text, with_interval
 
 ORIGINAL_COLOR, REFERENCE_COLOR, METHOD_COLOR = "#888888", "#2a9d8f", "#e76f51"
 
@@ -155,3 +157,53 @@ def plot_comparison(metrics: RunMetrics, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
+
+
+def attack_roc_figure(
+    roc: dict[str, dict[str, dict[str, list[float]]]],
+    attacks: dict[str, dict[str, dict[str, Any]]],
+) -> Any:
+    """ROC curves of every attack on every model on log-log axes (Carlini et al.,
+    "Membership inference attacks from first principles"), where the low-FPR regime
+    that matters for privacy is visible; the chance line dotted, the lowest FPR the
+    negatives resolve (1 / negatives) dashed. Points at FPR or TPR 0 have no place on
+    log axes. Returns the matplotlib figure (one panel per attack)."""
+    plt = pyplot()
+    names = sorted(roc)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4.6), squeeze=False)
+    for ax, attack in zip(axes[0], names, strict=True):
+        floor, bottom = 1.0, 1.0
+        for label, curve in sorted(roc[attack].items()):
+            figures = attacks.get(attack, {}).get(label, {})
+            fpr, tpr = np.asarray(curve["fpr"]), np.asarray(curve["tpr"])
+            shown = (fpr > 0) & (tpr > 0)
+            floor = min(floor, float(fpr[fpr > 0].min(initial=1.0)))
+            bottom = min(bottom, float(tpr[tpr > 0].min(initial=1.0)))
+            auc = with_interval(figures, "auc", "{:.2f}")
+            ax.plot(fpr[shown], tpr[shown], label=f"{label} (AUC {auc})")
+        ax.plot([floor, 1], [floor, 1], "k:", linewidth=1, label="chance")
+        ax.axvline(floor, color="#999999", linestyle="--", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(floor / 1.5, 1.05)
+        ax.set_ylim(min(floor, bottom) / 1.5, 1.05)
+        ax.set_title(attack)
+        ax.set_xlabel(f"false positive rate (log; lowest resolved {100 * floor:.3g}%)")
+        ax.set_ylabel("true positive rate (log)")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def plot_attack_roc(
+    roc: dict[str, dict[str, dict[str, list[float]]]],
+    attacks: dict[str, dict[str, dict[str, Any]]],
+    path: Path,
+) -> None:
+    """:func:`attack_roc_figure` saved to ``path`` (nothing without curves)."""
+    if not roc:
+        return
+    fig = attack_roc_figure(roc, attacks)
+    fig.savefig(path, dpi=130)
+    pyplot().close(fig)

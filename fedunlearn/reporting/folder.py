@@ -12,6 +12,10 @@ A run folder holds:
   every phase (and client-side training loss);
 * ``rounds.png``: those curves; ``comparison.md``, ``comparison.csv``,
   ``comparison.png``: the models side by side;
+* with ``[attack] enabled``: ``attacks.json`` (attack figures and ROC curves),
+  ``attacks.md`` (figures with their 95% intervals), ``attacks_roc.png`` (log-log ROC
+  curves) and ``attack_scores.npz`` (every score with its truth, record id and holder:
+  :mod:`fedunlearn.evaluation.archive`, recipe in ``docs/threats.md``);
 * ``error.txt`` when the run failed (the rounds done so far are still in
   ``rounds.csv``), ``errors/<name>.txt`` for a method or step that failed alone.
 

@@ -128,7 +128,8 @@ class Leakage:
             return cls(skipped=raw["skipped"])
         if "failed" in raw:
             return cls(failed=raw["failed"])
-        return cls(metrics=raw, setup=setup)
+        metrics = {a: {m: _figures(f) for m, f in by.items()} for a, by in raw.items()}
+        return cls(metrics=metrics, setup=setup)
 
 
 @dataclass

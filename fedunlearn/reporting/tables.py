@@ -144,3 +144,84 @@ def summary_table(metrics: RunMetrics) -> Table:
     for r in rows:
         table.add_row(r["model"], *(fmt(r.get(k), p) for k, _, p in columns))
     return table
+
+
+# ---------------------------------------------------------------- attacks
+
+ATTACK_COLUMNS = (
+    ("auc", "AUC [95% CI]", "{:.2f}"),
+    ("tpr_at_1pct", "TPR@1%FPR [95% CI]", "{:.3f}"),
+    ("tpr_at_01pct", "TPR@0.1%FPR [95% CI]", "{:.3f}"),
+    ("advantage", "advantage [95% CI]", "{:.2f}"),
+)
+"""Figures of the attack table, each with its bootstrap interval when there is one."""
+
+
+def with_interval(figures: dict[str, Any], key: str, pattern: str) -> str:
+    """A figure and its interval as ``0.62 [0.58, 0.66]``; the figure alone without an
+    interval; ``-`` when it is missing (a TPR at an FPR the negatives cannot resolve)."""
+    value = figures.get(key)
+    text = fmt(value, pattern)
+    if text == "-":
+        return text
+    low, high = figures.get(f"{key}_ci_low"), figures.get(f"{key}_ci_high")
+    if fmt(low, pattern) == "-" or fmt(high, pattern) == "-":
+        return text
+    return f"{text} [{pattern.format(low)}, {pattern.format(high)}]"
+
+
+def percent(value: Any) -> str:
+    """A rate as a percentage (``0.02`` -> ``2%``); ``-`` when missing."""
+    if fmt(value, "{}") == "-":
+        return "-"
+    return f"{100 * float(value):.3g}%"
+
+
+def attack_rows(attacks: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, str]]:
+    """One row per attack and model of the ROC-scored attacks (``deletion_client``,
+    scored by ranks, has its own figures in ``metrics.json``), as text."""
+    rows = []
+    for attack in sorted(attacks):
+        for model, figures in attacks[attack].items():
+            if "auc" not in figures:
+                continue
+            row = {
+                "attack": attack,
+                "model": model,
+                "positives": fmt(figures.get("positives"), "{:.0f}"),
+                "negatives": fmt(figures.get("negatives"), "{:.0f}"),
+                "lowest FPR": percent(figures.get("lowest_fpr")),
+            }
+            for key, name, pattern in ATTACK_COLUMNS:
+                row[name] = with_interval(figures, key, pattern)
+            rows.append(row)
+    return rows
+
+
+def attack_markdown(attacks: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The attack table in Markdown, with how to read its empty cells."""
+    rows = attack_rows(attacks)
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|---|---|" + "---:|" * (len(columns) - 2),
+        *("| " + " | ".join(r[c] for c in columns) + " |" for r in rows),
+        "",
+        "TPR at an FPR below the lowest the negatives resolve (1 / negatives) is left "
+        "empty (-): it would be the TPR at FPR 0. Intervals: stratified bootstrap, "
+        "percentile.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def attack_table(attacks: dict[str, dict[str, dict[str, Any]]], title: str = "attacks") -> Table:
+    """The attack table for the console."""
+    rows = attack_rows(attacks)
+    table = Table(title=title)
+    for i, column in enumerate(rows[0] if rows else []):
+        table.add_column(column, justify="left" if i < 2 else "right")
+    for r in rows:
+        table.add_row(*r.values())
+    return table

@@ -10,7 +10,10 @@ import traceback
 from fedunlearn.evaluation.candidates import LeakageUnavailableError
 from fedunlearn.evaluation.leakage import run_leakage_audit, write_leakage
 from fedunlearn.learning.arrays import Arrays
+from fedunlearn.reporting.figures import plot_attack_roc
+from fedunlearn.reporting.folder import write_text
 from fedunlearn.reporting.schema import Leakage, RunMetrics
+from fedunlearn.reporting.tables import attack_markdown
 from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import is_fatal
 
@@ -61,4 +64,8 @@ class ReleaseAndAttack:
         for label in models:
             if label != "original":
                 metrics.add_columns(label, leakage.columns_for(label, reference))
-        write_leakage(leakage, self.failures.run_dir, config.output.figures)
+        run_dir = self.failures.run_dir
+        write_leakage(leakage, run_dir)
+        write_text(run_dir / "attacks.md", attack_markdown(leakage.metrics))
+        if config.output.figures:
+            plot_attack_roc(leakage.roc, leakage.metrics, run_dir / "attacks_roc.png")
