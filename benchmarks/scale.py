@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -176,7 +175,6 @@ def main() -> None:
     parser.add_argument("--storage", action="store_true", help="compare history storages")
     parser.add_argument("--keep", type=Path, default=None, help="keep run folders here")
     args = parser.parse_args()
-    assert resource  # ru_maxrss comes from os.wait4's rusage
     if args.storage:
         storage_study(args)
         return
