@@ -160,6 +160,11 @@ def test_the_bound_faces_the_audit_clients_epsilon_and_stays_under_it(
     assert float(rows["original"]["audited_epsilon"]) == training["epsilon_lower"]
     lower = metrics["dp_audit"]["unlearning"]["federaser"]["epsilon_lower"]
     assert float(rows["federaser"]["audited_epsilon"]) == lower
+    assert metrics["table_columns"]["federaser"] == {
+        **metrics["table_columns"]["federaser"],
+        "audited_epsilon": lower,
+        "training_audited_epsilon": training["epsilon_lower"],
+    }
 
 
 def test_no_release_audit_when_the_canaries_client_stays(local_run: ExperimentResult) -> None:

@@ -65,3 +65,14 @@ class AuditPrivacy:
             self.failures.step_failed("DP audit", "dp_audit", summary, traceback.format_exc())
             return
         metrics.dp_audit = report.to_json()
+        # The sweep's table (results.csv) reads per-method columns.
+        for label in models:
+            if label != "original":
+                release = report.unlearning.get(label, {})
+                metrics.add_columns(
+                    label,
+                    {
+                        "training_audited_epsilon": report.training["epsilon_lower"],
+                        "audited_epsilon": release.get("epsilon_lower", float("nan")),
+                    },
+                )
