@@ -23,6 +23,7 @@ from fedunlearn.data.world import federated_data, with_audit_canaries
 from fedunlearn.evaluation.privacy_audit import read_dp_audit, run_dp_audit
 from fedunlearn.learning.models import build_model
 from fedunlearn.reporting.models import read_models
+from fedunlearn.run.check import check_experiment
 from fedunlearn.run.experiment import ExperimentResult
 from fedunlearn.seeding import derive_seed
 from tests.conftest import small_config
@@ -88,6 +89,10 @@ def test_audit_canaries_are_fresh_records_half_of_them_in_the_first_requester(
     # Another seed draws other canaries and other coins.
     other = with_audit_canaries(base, 40, 2, seed=1)
     assert not np.array_equal(other.audit_included, world.audit_included)
+    included = int(world.audit_included.sum())
+    assert f"DP audit: 40 canaries, {included} of them in client 2's data" in (
+        check_experiment(config)
+    )
 
 
 def test_without_the_audit_the_world_and_the_run_are_unchanged(
