@@ -4,6 +4,7 @@ fedunlearn run [CONFIG.toml] [--set key=value ...]   run an experiment
 fedunlearn compare CONFIG.toml --seeds 0 1 2         methods side by side over seeds
 fedunlearn sweep SWEEP.toml                          a grid of runs, resumable
 fedunlearn report RESULTS_DIR                        Markdown report of a sweep
+fedunlearn audit RUN_DIR [--set attack.key=value]    redo a finished run's leakage audit
 fedunlearn check CONFIG.toml                         validate a config, run nothing
 fedunlearn config                                    every key, default and meaning
 fedunlearn app [CONFIG.toml] --out DIR               the experiment as a Flower app
@@ -28,6 +29,7 @@ from fedunlearn.data.datasets import DataError
 from fedunlearn.data.partition import PartitionError
 from fedunlearn.history import HistoryError
 from fedunlearn.plugins import PluginError
+from fedunlearn.reporting.folder import RunFolderError
 from fedunlearn.studies.report import ReportError
 from fedunlearn.studies.sweep import SweepBusyError
 
@@ -61,8 +63,20 @@ INPUT_ERRORS = (
     PluginError,
     HistoryError,
     SweepBusyError,
+    RunFolderError,
 )
 """Errors that mean the input is wrong (a key, a file, a plugin, the data): exit 2."""
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from fedunlearn.run.reaudit import reaudit
+
+    done = reaudit(args.run_dir, args.overrides)
+    print(f"re-audited {done.run_dir}: rewrote {', '.join(done.written)}")
+    markdown = done.run_dir / "attacks.md"
+    if markdown.exists():
+        print(markdown.read_text())
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +111,21 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--plan", action="store_true", help="list the runs and exit")
     report = sub.add_parser("report", help="write report.md and figures for a sweep's folder")
     report.add_argument("results", help="output folder of `fedunlearn sweep`")
+    audit = sub.add_parser(
+        "audit",
+        help="redo the leakage audit of a finished run from its config.toml and models.npz "
+        "(observer attacker; nothing is retrained)",
+    )
+    audit.add_argument("run_dir", help="a finished run folder")
+    audit.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a key of [attack] or [release] for this audit, e.g. "
+        "--set attack.negatives=400 (repeatable)",
+    )
     check = sub.add_parser("check", help="validate a config and its plugins, run nothing")
     check.add_argument("config", help="experiment TOML file")
     check.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -172,6 +201,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(f"report: {write_report(args.results)}")
         return 0
+    if args.command == "audit":
+        return _audit(args)
     config = _load(args.config, args.overrides)
     if args.command == "app":
         from fedunlearn.apps.flower_app import write_flower_app

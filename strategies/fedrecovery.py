@@ -114,6 +114,11 @@ class FedRecovery(UnlearningMethod):
         self.delta = float(delta)
         self.sensitivity = float(sensitivity)
 
+    def certified_privacy(self) -> tuple[float, float] | None:
+        """(epsilon, delta) of the Gaussian mechanism when ``epsilon`` calibrates the
+        noise; None for a set ``noise_std``."""
+        return (self.epsilon, self.delta) if self.epsilon > 0 else None
+
     def history_bytes(self, history: UpdateHistory) -> int:
         return history.bytes_of(global_models=False)
 

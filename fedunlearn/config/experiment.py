@@ -266,6 +266,12 @@ class ExperimentConfig:
         problems += self.data.problems()
         problems += self.history.problems()
         problems += self.attack.problems()
+        problems += self.privacy.problems()
+        if self.privacy.audit_canaries and not self.unlearning.requesters:
+            problems.append(
+                "privacy.audit_canaries plants its canaries in the data of the first of "
+                "unlearning.requesters, which is empty"
+            )
         if problems:
             raise ConfigError(problems)
 

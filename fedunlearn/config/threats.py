@@ -93,17 +93,37 @@ class PrivacyConfig:
     delta: float = option(1e-5, "the delta of the (epsilon, delta) guarantee", gt=0, lt=1)
     max_grad_norm: float = option(1.0, "local: per-sample gradient clipping norm", gt=0)
     clipping_norm: float = option(1.0, "central: client update clipping norm", gt=0)
+    audit_canaries: int = option(
+        0,
+        "one-run DP audit: m fresh noise canaries, each put with probability 1/2 into the "
+        "data of the first of unlearning.requesters, then scored on the trained model "
+        "(and before/after unlearning); 0: no audit",
+        ge=0,
+    )
+    audit_beta: float = option(
+        0.05, "one-run DP audit: the bound holds with confidence 1 - audit_beta", gt=0, lt=1
+    )
+
+    def problems(self) -> list[str]:
+        """What is wrong with these keys together (empty when nothing is)."""
+        if self.audit_canaries and self.mode == "none":
+            return [
+                f"privacy.audit_canaries = {self.audit_canaries} audits differential privacy: "
+                "it needs privacy.mode = 'local' or 'central' (or audit_canaries = 0)"
+            ]
+        return []
 
     def unused(self) -> dict[str, str]:
         """The keys this mode does not read, each with the reason (``config.toml`` says
         so beside them, so a default is never taken for a setting in use)."""
         if self.mode == "none":
             keys = ("noise_multiplier", "target_epsilon", "delta", "max_grad_norm")
-            return dict.fromkeys((*keys, "clipping_norm"), "mode = 'none'")
+            return dict.fromkeys((*keys, "clipping_norm", "audit_beta"), "mode = 'none'")
+        audit = {} if self.audit_canaries else {"audit_beta": "audit_canaries = 0"}
         if self.mode == "central":
             why = "mode = 'central'"
-            return {"target_epsilon": why, "max_grad_norm": why}
-        out = {"clipping_norm": "mode = 'local'"}
+            return {"target_epsilon": why, "max_grad_norm": why, **audit}
+        out = {"clipping_norm": "mode = 'local'", **audit}
         if self.target_epsilon:
             out["noise_multiplier"] = (
                 "each client plans its noise from target_epsilon (metrics.json: privacy.accounts)"

@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -100,6 +100,13 @@ class FederatedData:
     """Ids of the memorization canaries planted in the canary client's data."""
     memorization_holdout: ArrayDataset
     """Memorization canaries drawn the same way but given to nobody (non-members)."""
+    audit_client: int | None = None
+    """The client whose data holds the one-run DP audit's canaries (``privacy.
+    audit_canaries``): the first of ``unlearning.requesters``; None without the audit."""
+    audit_canaries: ArrayDataset | None = None
+    """Every audit canary, planted or not (:func:`with_audit_canaries`)."""
+    audit_included: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Whether each audit canary is in ``audit_client``'s data (probability 1/2 each)."""
 
     def client(self, client_id: int) -> ArrayDataset:
         """The training data of ``client_id``."""
@@ -137,7 +144,75 @@ def federated_data(config: ExperimentConfig) -> FederatedData:
     """
     # DataConfig holds a list (features), so the cache keys on its JSON form.
     data = json.dumps(dataclasses.asdict(config.data), sort_keys=True)
+    m, requesters = config.privacy.audit_canaries, config.unlearning.requesters
+    if m and requesters:
+        return _audited(
+            data, config.federation.num_clients, config.canary, config.seed, m, requesters[0]
+        )
     return _build(data, config.federation.num_clients, config.canary, config.seed)
+
+
+@lru_cache(maxsize=4)
+def _audited(
+    data_json: str, num_clients: int, canary: CanaryConfig, seed: int, m: int, client: int
+) -> FederatedData:
+    return with_audit_canaries(_build(data_json, num_clients, canary, seed), m, client, seed)
+
+
+def with_audit_canaries(world: FederatedData, m: int, client: int, seed: int) -> FederatedData:
+    """``world`` with the one-run DP audit's canaries (Steinke, Nasr and Jagielski 2023).
+
+    ``m`` fresh noise records with random labels (:func:`~fedunlearn.data.canary.
+    memorization_canaries`, seeded by ``derive_seed(seed, "dp-audit")``), with record
+    ids past every record of ``world`` (real ones and memorization canaries); each is
+    added to ``client``'s data with probability 1/2 (seeded by ``derive_seed(seed,
+    "dp-audit-inclusion")``). The inclusions are kept in ``audit_included``.
+
+    Parameters
+    ----------
+    world : FederatedData
+        The world without audit canaries.
+    m : int
+        Number of audit canaries, >= 1.
+    client : int
+        The client whose data receives the included canaries.
+    seed : int
+        The experiment's seed.
+    """
+    if m < 1:
+        raise ValueError(f"privacy.audit_canaries must be >= 1 here, got {m}")
+    if not 0 <= client < len(world.clients):
+        raise ValueError(f"audit client {client} is outside 0..{len(world.clients) - 1}")
+    pool = world.clients.pool
+    taken = [len(pool) + len(world.test) + len(world.server_unlabelled)]
+    taken += [
+        int(ids.max()) + 1
+        for ids in (world.memorization_ids, world.memorization_holdout.ids)
+        if len(ids)
+    ]
+    canaries = memorization_canaries(
+        m,
+        world.info.input_shape,
+        world.info.num_classes,
+        max(taken),
+        seed=derive_seed(seed, "dp-audit") % 2**32,
+    )
+    included = np.random.default_rng(derive_seed(seed, "dp-audit-inclusion") % 2**32).random(m)
+    included = included < 0.5
+    own, planted = world.clients[client], canaries.subset(np.flatnonzero(included))
+    built = dict(world.clients._built)
+    built[client] = ArrayDataset(
+        np.concatenate([own.x, planted.x]),
+        np.concatenate([own.y, planted.y]),
+        np.concatenate([own.ids, planted.ids]),
+    )
+    return dataclasses.replace(
+        world,
+        clients=ClientPartitions(pool, world.clients.parts, built),
+        audit_client=client,
+        audit_canaries=canaries,
+        audit_included=included,
+    )
 
 
 @lru_cache(maxsize=4)

@@ -68,6 +68,23 @@ COLUMN_FIGURES = (
 )
 """Figures of a method's model that go to the sweep's table, as ``<attack>_<figure>``."""
 
+COLUMN_NAMES = {"mia_baseline": "mia", "mia_gap": "gap", "deletion_records": "deletion"}
+"""Short names of the attacks in table columns."""
+
+OTHER_COLUMNS = ("client_top1", "released_accuracy")
+
+
+def is_leakage_column(column: str) -> bool:
+    """Whether a table column comes from the leakage audit
+    (:meth:`LeakageReport.columns_for`), so a re-audit replaces it."""
+    for short in COLUMN_NAMES.values():
+        if column.startswith(f"{short}_") or column in (
+            f"reference_{short}_auc",
+            f"original_{short}_auc",
+        ):
+            return True
+    return column in OTHER_COLUMNS
+
 
 def client_ranking_metrics(
     scores: dict[int, float], removed: frozenset[int] | set[int]
@@ -132,8 +149,7 @@ class LeakageReport:
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
         out: dict[str, float] = {}
-        names = {"mia_baseline": "mia", "mia_gap": "gap", "deletion_records": "deletion"}
-        for attack, short in names.items():
+        for attack, short in COLUMN_NAMES.items():
             by_model = self.metrics.get(attack, {})
             if label in by_model:
                 figures = by_model[label]

@@ -10,6 +10,9 @@ A run folder holds:
   model, costs, requests and decisions, history size, package versions;
 * ``rounds.csv``: server-side accuracy and attack success rate after every round of
   every phase (and client-side training loss);
+* ``models.npz``: the final weights of every model (``original``, each method, the
+  reference), keyed ``<label>/<param>`` (:mod:`fedunlearn.reporting.models`), so
+  ``fedunlearn audit RUN_DIR`` can redo the leakage audit without training;
 * ``rounds.png``: those curves; ``comparison.md``, ``comparison.csv``,
   ``comparison.png``: the models side by side;
 * with ``[attack] enabled``: ``attacks.json`` (attack figures and ROC curves),
@@ -39,6 +42,12 @@ from typing import Any
 from fedunlearn.reporting.figures import plot_comparison, plot_rounds
 from fedunlearn.reporting.schema import RunMetrics
 from fedunlearn.reporting.tables import comparison_rows, write_comparison
+
+
+class RunFolderError(ValueError):
+    """A run folder cannot be read as asked (missing, unfinished, a file absent or
+    corrupt); the message names the folder or file."""
+
 
 PACKAGES = ("fedunlearn", "flwr", "torch", "numpy", "opacus", "scikit-learn")
 

@@ -173,6 +173,11 @@ class RunMetrics:
         Epsilon spent, under differential privacy.
     attacks : Leakage, optional
         The leakage audit, if enabled.
+    dp_audit : dict, optional
+        The one-run DP audit (``privacy.audit_canaries > 0``): the audit client, the
+        canaries, and per audit (``training``; ``unlearning`` by method) m, r, v, the
+        bound ``epsilon_lower`` and the ``epsilon_accounted`` it faces, beta, delta
+        (:mod:`fedunlearn.evaluation.privacy_audit`); or ``{"failed": why}``.
     table_columns : dict of Figures
         Further per-model columns for tables (monitor, privacy, attacks).
     total_seconds : float
@@ -202,6 +207,7 @@ class RunMetrics:
     monitor: dict[str, list[dict[str, Any]]] | None = None
     privacy: PrivacySpent | None = None
     attacks: Leakage | None = None
+    dp_audit: dict[str, Any] | None = None
     table_columns: dict[str, Figures] = field(default_factory=dict)
     total_seconds: float = 0.0
     environment: dict[str, Any] = field(default_factory=dict)
@@ -220,7 +226,8 @@ class RunMetrics:
         out: dict[str, Any] = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
-            if f.name not in ("cost", "history", "privacy", "attacks", "monitor", "error")
+            if f.name
+            not in ("cost", "history", "privacy", "attacks", "dp_audit", "monitor", "error")
         }
         out["stages"] = [dataclasses.asdict(s) for s in self.stages]
         out["cost"] = self.cost.to_json()
@@ -229,6 +236,8 @@ class RunMetrics:
             out["monitor"] = self.monitor
         if self.privacy is not None:
             out["privacy"] = self.privacy.to_json()
+        if self.dp_audit is not None:
+            out["dp_audit"] = self.dp_audit
         if self.attacks is not None:
             out["attacks"] = self.attacks.to_json()
             if self.attacks.setup is not None:

@@ -36,8 +36,13 @@ COMPARISON_COLUMNS = (
     ("history_mb", "hist MB", "{:.2f}"),
 )
 """Columns of the comparison table: gaps are the model minus the reference."""
-PRIVACY_COLUMNS = (("epsilon", "epsilon", "{:.2f}"),)
-"""Columns added under differential privacy: the epsilon accounted for each model."""
+PRIVACY_COLUMNS = (
+    ("epsilon", "epsilon", "{:.2f}"),
+    ("audited_epsilon", "audited eps", "{:.2f}"),
+)
+"""Columns added under differential privacy: the epsilon accounted for each model, and
+the one-run audit's lower bound (``privacy.audit_canaries``): training's for the
+original, each method's release for the others (:func:`audited_epsilon`)."""
 
 
 def _number(value: Any) -> float:
@@ -67,6 +72,8 @@ def comparison_rows(metrics: RunMetrics) -> list[dict[str, Any]]:
         row["history_mb"] = _number(needed.get(label)) / 1e6 if label in needed else float("nan")
         if metrics.privacy is not None:
             row["epsilon"] = model_epsilon(metrics, label)
+        if metrics.dp_audit is not None:
+            row["audited_epsilon"] = audited_epsilon(metrics, label)
         rows.append(row)
     return rows
 
@@ -80,6 +87,14 @@ def model_epsilon(metrics: RunMetrics, label: str) -> float:
     if label == "original":
         return _number(privacy.training_epsilon)
     return _number(privacy.epsilon.get(label))
+
+
+def audited_epsilon(metrics: RunMetrics, label: str) -> float:
+    """The one-run DP audit's lower bound for a model: training's for ``original``, the
+    release's for a method; NaN where there is none."""
+    audit = metrics.dp_audit or {}
+    entry = audit.get("training") if label == "original" else audit.get("unlearning", {}).get(label)
+    return _number((entry or {}).get("epsilon_lower"))
 
 
 def table_columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:

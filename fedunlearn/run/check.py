@@ -37,5 +37,10 @@ def check_experiment(config: ExperimentConfig) -> list[str]:
         f"{len(sizes)} clients holding {min(sizes)} to {max(sizes)} examples; "
         f"test set {len(world.test)}"
     ]
+    if world.audit_canaries is not None:
+        lines.append(
+            f"DP audit: {len(world.audit_canaries)} canaries, {int(world.audit_included.sum())} "
+            f"of them in client {world.audit_client}'s data"
+        )
     lines += [f"{label} will not run: {reason}" for label, reason in components.skipped.items()]
     return lines

@@ -32,6 +32,7 @@ from fedunlearn.run.failures import Failures
 from fedunlearn.run.phases.attack import ReleaseAndAttack
 from fedunlearn.run.phases.audit import Audit
 from fedunlearn.run.phases.prepare import Prepare
+from fedunlearn.run.phases.privacy_audit import AuditPrivacy
 from fedunlearn.run.phases.report import Report
 from fedunlearn.run.phases.requests import GatherRequests
 from fedunlearn.run.phases.train import Train
@@ -197,6 +198,7 @@ def finish(
         scope.failures.method_failed(label, reason)
     metrics.privacy = audit.privacy(metrics.stages)
     report.add_privacy(metrics, unlearned.final)
+    AuditPrivacy(scope).run(unlearned.final, metrics)
     ReleaseAndAttack(scope).run(unlearned.final, components.reference_label, metrics)
     report.write(metrics, scope.failures, unlearned)
     return ExperimentResult(

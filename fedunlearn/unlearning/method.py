@@ -307,6 +307,13 @@ class UnlearningMethod(ABC):
         params = inspect.signature(type(self).__init__).parameters
         return {k: getattr(self, k) for k in params if k != "self" and hasattr(self, k)}
 
+    def certified_privacy(self) -> tuple[float, float] | None:
+        """The (epsilon, delta) this method certifies for releasing its unlearned model
+        (its own guarantee, e.g. FedRecovery's Gaussian mechanism), or None when it
+        certifies none (the default). The one-run DP audit of the unlearning release
+        sets its bound next to this epsilon."""
+        return None
+
 
 NEEDS_HELP = {
     "honours_contract": (

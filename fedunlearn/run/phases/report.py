@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from fedunlearn.reporting.folder import write_results
+from fedunlearn.reporting.models import write_models
 from fedunlearn.reporting.schema import Costs, Figures, HistorySize, RunMetrics, Stage
 from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import Failures
@@ -112,7 +113,9 @@ class Report:
                 )
 
     def write(self, metrics: RunMetrics, failures: Failures, unlearned: Unlearned) -> None:
-        """Status and errors, then the folder: metrics, rounds, tables, figures."""
+        """Status and errors, then the folder: models, metrics, rounds, tables, figures."""
+        # Before metrics.json: a complete run always has its models (for re-audits).
+        write_models(unlearned.final, failures.run_dir)
         metrics.errors = failures.summary()
         metrics.status = failures.status
         metrics.total_seconds = time.perf_counter() - self.ctx.started
