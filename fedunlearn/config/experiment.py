@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedunlearn.config.audit import AuditConfig
 from fedunlearn.config.dataset import DataConfig
 from fedunlearn.config.options import (
     ConfigError,
@@ -75,6 +76,7 @@ SECTIONS: dict[str, type] = {
     "unlearning": UnlearningConfig,
     "roles": RolesConfig,
     "attack": AttackConfig,
+    "audit": AuditConfig,
     "privacy": PrivacyConfig,
     "defense": DefenseConfig,
     "release": ReleaseConfig,
@@ -98,10 +100,16 @@ class ExperimentConfig:
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     roles: RolesConfig = field(default_factory=RolesConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     defense: DefenseConfig = field(default_factory=DefenseConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def world_seed(self) -> int:
+        """The seed of the data world (``data.seed``, or ``seed`` when it is -1)."""
+        return self.data.seed if self.data.seed >= 0 else self.seed
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -263,6 +271,23 @@ class ExperimentConfig:
                 )
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
+        if self.audit.references > 0:
+            a = self.attack
+            if not a.enabled:
+                problems.append(
+                    "audit.references > 0 trains reference federations for the leakage "
+                    "audit: set attack.enabled = true (or audit.references = 0)"
+                )
+            elif a.attacker != "observer":
+                problems.append(
+                    "audit.references > 0: the calibrated attacks are the observer's; set "
+                    "attack.attacker = 'observer'"
+                )
+            elif a.access == "label" or self.release.mode == "label":
+                problems.append(
+                    "audit.references > 0: calibrated attacks read probabilities; a "
+                    "label-only release (attack.access or release.mode = 'label') has none"
+                )
         problems += self.data.problems()
         problems += self.history.problems()
         problems += self.attack.problems()
