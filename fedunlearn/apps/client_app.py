@@ -116,9 +116,7 @@ def experiment_of(
         base, own_tag = configs, ""
     else:
         if record is None or base_tag not in configs:
-            raise ValueError(
-                f"message carries no known experiment tag (known: {sorted(configs)})"
-            )
+            raise ValueError(f"message carries no known experiment tag (known: {sorted(configs)})")
         base, own_tag = configs[base_tag], tag
     if index is None:
         return own_tag, base

@@ -50,8 +50,7 @@ class AuditConfig:
     )
     coverage: float = option(
         0.95,
-        "forgetting score: the retrain ensemble's central interval a method's output must "
-        "fall in",
+        "forgetting score: the retrain ensemble's central interval a method's output must fall in",
         gt=0,
         le=1,
     )

@@ -38,6 +38,7 @@ from fedunlearn.attacks.attacker import Attacker, AttackSettings
 from fedunlearn.attacks.metrics import CI_LEVEL, attack_metrics
 from fedunlearn.attacks.wire import decode_scores, encode_query
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.datasets import ArrayDataset
 from fedunlearn.data.world import FederatedData
 from fedunlearn.defenses.release import release_weights
 from fedunlearn.evaluation.archive import attack_arrays, write_attack_scores
@@ -67,6 +68,11 @@ COLUMN_FIGURES = (
     "lowest_fpr",
 )
 """Figures of a method's model that go to the sweep's table, as ``<attack>_<figure>``."""
+
+CALIBRATED_ATTACKS = ("lira_online", "lira_offline", "rmia_online", "rmia_offline", "ulira")
+"""Calibrated attacks (``[audit]``) whose figures go to the table too."""
+
+CALIBRATED_FIGURES = ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_01pct")
 
 
 def client_ranking_metrics(
@@ -128,6 +134,12 @@ class LeakageReport:
     setup: dict[str, Any]
     released_accuracy: dict[str, float] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    candidates: Candidates | None = None
+    """The candidates scored, with their truth (for the calibrated attacks)."""
+    population: ArrayDataset | None = None
+    """The observer's own held-out records (RMIA's population; observer only)."""
+    released: dict[str, Arrays] = field(default_factory=dict)
+    """The models as released (``release.param_noise`` applied), by label."""
 
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
@@ -144,6 +156,18 @@ class LeakageReport:
                 out[f"reference_{short}_auc"] = by_model[reference]["auc"]
             if "original" in by_model:
                 out[f"original_{short}_auc"] = by_model["original"]["auc"]
+        for attack in CALIBRATED_ATTACKS:
+            figures = self.metrics.get(attack, {}).get(label, {})
+            for key in CALIBRATED_FIGURES:
+                if key in figures:
+                    out[f"{attack}_{key}"] = figures[key]
+        client_test = self.metrics.get("client_lira", {}).get(label)
+        if client_test:
+            out["client_lira_neglog_p"] = client_test["neglog_p"]
+        forgetting = self.metrics.get("forgetting", {}).get(label, {})
+        for key, value in forgetting.items():
+            if key.split("_ci_")[0] in ("outside", "klom", "challenge"):
+                out[f"forgetting_{key}"] = value
         client = self.metrics.get("deletion_client", {}).get(label)
         if client:
             out["client_top1"] = client["top1"]
@@ -195,6 +219,9 @@ def run_leakage_audit(
         )
         scores, client_scores = decode_scores(reply.content)
     report = score_report(scores, client_scores, candidates, config)
+    report.candidates, report.released = candidates, models
+    if a.attacker == "observer":
+        report.population = own
     report.released_accuracy = {
         label: accuracy(FullAccess(new_model, arrays).logits(world.test.x), world.test.y)
         for label, arrays in models.items()
