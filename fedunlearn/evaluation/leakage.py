@@ -141,6 +141,24 @@ class LeakageReport:
     released: dict[str, Arrays] = field(default_factory=dict)
     """The models as released (``release.param_noise`` applied), by label."""
 
+    def calibrated_columns(self, label: str) -> dict[str, float]:
+        """Columns of the calibrated attacks (``[audit]``) for one model: AUC and TPR at
+        low FPR of each, the per-client test, the forgetting scores."""
+        out: dict[str, float] = {}
+        for attack in CALIBRATED_ATTACKS:
+            figures = self.metrics.get(attack, {}).get(label, {})
+            for key in CALIBRATED_FIGURES:
+                if key in figures:
+                    out[f"{attack}_{key}"] = figures[key]
+        client_test = self.metrics.get("client_lira", {}).get(label)
+        if client_test:
+            out["client_lira_neglog_p"] = client_test["neglog_p"]
+        forgetting = self.metrics.get("forgetting", {}).get(label, {})
+        for key, value in forgetting.items():
+            if key.split("_ci_")[0] in ("outside", "klom", "challenge"):
+                out[f"forgetting_{key}"] = value
+        return out
+
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
         out: dict[str, float] = {}
@@ -156,18 +174,7 @@ class LeakageReport:
                 out[f"reference_{short}_auc"] = by_model[reference]["auc"]
             if "original" in by_model:
                 out[f"original_{short}_auc"] = by_model["original"]["auc"]
-        for attack in CALIBRATED_ATTACKS:
-            figures = self.metrics.get(attack, {}).get(label, {})
-            for key in CALIBRATED_FIGURES:
-                if key in figures:
-                    out[f"{attack}_{key}"] = figures[key]
-        client_test = self.metrics.get("client_lira", {}).get(label)
-        if client_test:
-            out["client_lira_neglog_p"] = client_test["neglog_p"]
-        forgetting = self.metrics.get("forgetting", {}).get(label, {})
-        for key, value in forgetting.items():
-            if key.split("_ci_")[0] in ("outside", "klom", "challenge"):
-                out[f"forgetting_{key}"] = value
+        out.update(self.calibrated_columns(label))
         client = self.metrics.get("deletion_client", {}).get(label)
         if client:
             out["client_top1"] = client["top1"]

@@ -68,6 +68,9 @@ class ReleaseAndAttack:
         for label in models:
             if label != "original":
                 metrics.add_columns(label, leakage.columns_for(label, reference))
+        original = leakage.calibrated_columns("original")
+        if original:
+            metrics.add_columns("original", original)
         run_dir = self.failures.run_dir
         write_leakage(leakage, run_dir)
         write_text(run_dir / "attacks.md", attack_markdown(leakage.metrics))
