@@ -36,6 +36,7 @@ from fedunlearn.run.experiment import ExperimentResult
 from fedunlearn.run.phases.prepare import Prepare
 from fedunlearn.seeding import derive_seed
 from tests.conftest import small_config
+from tests.test_attack_archive import _recipe
 
 # ---------------------------------------------------------------- world seed
 
@@ -310,6 +311,16 @@ def test_lira_and_rmia_figures_follow_from_the_saved_files(audited: ExperimentRe
         ):
             np.testing.assert_allclose(scores[f"scores/{attack}/{model}"], values)
             assert figures[attack][model]["auc"] == pytest.approx(roc_auc_score(truth, values))
+
+
+def test_the_documented_recipe_rechecks_the_calibrated_scores(
+    audited: ExperimentResult,
+) -> None:
+    namespace: dict = {"run_dir": audited.run_dir}
+    exec(compile(_recipe(), "docs/threats.md", "exec"), namespace)  # asserts equality
+    mine = namespace["recheck"](audited.run_dir)
+    for attack in ("lira_online", "lira_offline", "rmia_online", "rmia_offline", "ulira"):
+        assert mine[attack], attack
 
 
 def test_ulira_client_test_and_forgetting_follow_from_the_saved_files(

@@ -318,7 +318,7 @@ def describe() -> str:
     config``)."""
     lines = [
         'name = "default"   # run name, part of the run folder',
-        "seed = 0   # the seed of everything (>= 0)",
+        "seed = 0   # the seed of everything (>= 0); the data world's too unless data.seed >= 0",
     ]
     for section, cls in SECTIONS.items():
         lines += ["", *describe_options(cls, section)]

@@ -314,6 +314,7 @@ class _Scoring:
             self.figures("ulira", method, scores, truth)
             self.out.arrays[f"ulira/{method}/record_id"] = np.concatenate([ids[cols], ids[cols]])
             self.out.arrays[f"ulira/{method}/unlearned"] = truth.astype(np.int8)
+            self.out.arrays["side/ulira"] = np.array("ulira")
 
     def client_test(self) -> None:
         phi = np.concatenate(
