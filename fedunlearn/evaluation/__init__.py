@@ -4,7 +4,9 @@ and the leakage audit that scores attacks with the truth only the harness holds.
 Owns: the audit of models against the retrained reference (:mod:`.auditor`); the
 server-side evaluation after every round and the round log (:mod:`.rounds`); the
 leakage audit (:mod:`.leakage`), its candidate records with their truth
-(:mod:`.candidates`) and its raw data, ``attack_scores.npz`` (:mod:`.archive`). The
+(:mod:`.candidates`) and its raw data, ``attack_scores.npz`` (:mod:`.archive`); the
+calibrated attacks scored from reference federations' outputs, ``references.npz``
+(:mod:`.calibrated`). The
 attacker's side lives in :mod:`fedunlearn.attacks` and
 never imports this package.
 
