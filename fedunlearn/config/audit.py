@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fedunlearn.config.options import option
+from fedunlearn.config.threats import AttackConfig, ReleaseConfig
 
 __all__ = ["AuditConfig"]
 
@@ -54,3 +55,26 @@ class AuditConfig:
         gt=0,
         le=1,
     )
+
+    def problems(self, attack: AttackConfig, release: ReleaseConfig) -> list[str]:
+        """What is wrong with references under this ``[attack]`` and ``[release]``
+        (empty when nothing is): they feed the observer's leakage audit, which reads
+        probabilities."""
+        if self.references == 0:
+            return []
+        if not attack.enabled:
+            return [
+                "audit.references > 0 trains reference federations for the leakage audit: "
+                "set attack.enabled = true (or audit.references = 0)"
+            ]
+        if attack.attacker != "observer":
+            return [
+                "audit.references > 0: the calibrated attacks are the observer's; set "
+                "attack.attacker = 'observer'"
+            ]
+        if attack.access == "label" or release.mode == "label":
+            return [
+                "audit.references > 0: calibrated attacks read probabilities; a label-only "
+                "release (attack.access or release.mode = 'label') has none"
+            ]
+        return []

@@ -271,23 +271,7 @@ class ExperimentConfig:
                 )
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
-        if self.audit.references > 0:
-            a = self.attack
-            if not a.enabled:
-                problems.append(
-                    "audit.references > 0 trains reference federations for the leakage "
-                    "audit: set attack.enabled = true (or audit.references = 0)"
-                )
-            elif a.attacker != "observer":
-                problems.append(
-                    "audit.references > 0: the calibrated attacks are the observer's; set "
-                    "attack.attacker = 'observer'"
-                )
-            elif a.access == "label" or self.release.mode == "label":
-                problems.append(
-                    "audit.references > 0: calibrated attacks read probabilities; a "
-                    "label-only release (attack.access or release.mode = 'label') has none"
-                )
+        problems += self.audit.problems(self.attack, self.release)
         problems += self.data.problems()
         problems += self.history.problems()
         problems += self.attack.problems()
