@@ -22,7 +22,11 @@ from fedunlearn.config import ConfigError, ExperimentConfig
 from fedunlearn.config.identity import config_hash, training_key
 from fedunlearn.data.world import federated_data, planted_positions
 from fedunlearn.evaluation.archive import read_attack_scores
-from fedunlearn.evaluation.calibrated import read_references
+from fedunlearn.evaluation.calibrated import (
+    CalibratedSettings,
+    read_references,
+    score_calibrated,
+)
 from fedunlearn.federation.protocol import EXPERIMENT
 from fedunlearn.federation.references import (
     reference_config,
@@ -376,3 +380,52 @@ def test_offline_attacks_take_a_thousand_negatives_beyond_the_canary_pool(
     # Twins drawn beyond the pool of 100 are OUT of every reference: no online score.
     pool = refs["references/in"].any(axis=0)
     assert pool.sum() <= 100 and not refs["references/in"][:, ~pool].any()
+
+
+def _synthetic(references: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """references.npz's arrays for K references, 8 membership candidates (half
+    members), 6 forgotten candidates, 5 population records; models original,
+    federaser, retrain."""
+    n, f, z = 8, 6, 5
+    arrays: dict[str, np.ndarray] = {
+        "models": np.array(["original", "federaser", "retrain"]),
+        "retrain": np.array("retrain"),
+        "membership/record_id": np.arange(n),
+        "membership/member": np.r_[np.ones(4), np.zeros(4)].astype(np.int8),
+        "membership/client": np.r_[np.zeros(4), -np.ones(4)].astype(np.int64),
+        "forgotten/record_id": np.arange(100, 100 + f),
+        "forgotten/client": np.zeros(f, dtype=np.int64),
+        "population/record_id": np.arange(200, 200 + z),
+        "references/in": (rng.random((references, n)) < 0.5).astype(np.int8),
+        "references/retrain_in": np.zeros((references, n), dtype=np.int8),
+        "references/forgotten_in": np.ones((references, f), dtype=np.int8),
+    }
+    for model in ("original", "federaser", "retrain"):
+        for where, shape in (("references", (references,)), ("target", ())):
+            arrays[f"{where}/{model}/membership_phi"] = rng.normal(size=(*shape, n))
+            arrays[f"{where}/{model}/membership_p"] = rng.random((*shape, n))
+            arrays[f"{where}/{model}/forgotten_phi"] = rng.normal(size=(*shape, f))
+            arrays[f"{where}/{model}/population_p"] = rng.random((*shape, z))
+    return arrays
+
+
+def test_an_attack_the_references_cannot_fit_is_skipped_with_its_reason() -> None:
+    arrays = _synthetic(4, np.random.default_rng(0))
+    arrays["references/in"][:] = 1  # every reference trained on every candidate
+    scores = score_calibrated(arrays, CalibratedSettings(bootstrap=0))
+    assert "IN and OUT references" in scores.skipped["lira_online"]
+    assert "lira_online" not in scores.metrics and "side/lira_online" not in scores.arrays
+    # Offline: the retrained references are OUT for every candidate, so it stands.
+    assert set(scores.metrics["lira_offline"]) == {"original", "federaser", "retrain"}
+    assert set(scores.metrics["forgetting"]) == {"federaser"}
+    assert "outside_ci_low" not in scores.metrics["forgetting"]["federaser"]
+
+
+def test_a_method_that_failed_in_a_reference_is_left_out_of_its_seeds() -> None:
+    arrays = _synthetic(4, np.random.default_rng(1))
+    arrays["references/federaser/forgotten_phi"][2] = np.nan
+    scores = score_calibrated(arrays, CalibratedSettings(bootstrap=0))
+    assert scores.metrics["forgetting"]["federaser"]["method_seeds"] == 3
+    kept = arrays["references/federaser/forgotten_phi"][[0, 1, 3]]
+    expected = forgetting_report(kept, arrays["references/retrain/forgotten_phi"], n_boot=1)
+    assert scores.metrics["forgetting"]["federaser"]["klom"] == pytest.approx(expected.klom.value)
