@@ -169,12 +169,14 @@ def test_references_need_the_observers_leakage_audit(tmp_path: Path) -> None:
 
 def test_a_reference_tag_reaches_the_clients_as_the_references_config(tmp_path: Path) -> None:
     run = small_config(tmp_path, "attack.enabled=true", "audit.references=2")
-    assert split_reference_tag("g3#reference-1") == ("g3", 1)
-    assert split_reference_tag("g3") == ("g3", None)
+    assert split_reference_tag("g3#reference-1") == ("g3", 1, True)
+    assert split_reference_tag("g3#reference-12-offline") == ("g3", 12, False)
+    assert split_reference_tag("g3") == ("g3", None, True)
     with pytest.raises(ValueError, match="not an integer"):
         split_reference_tag("#reference-x")
-    grid = reference_grid(TaggedGrid(None, "g3"), 1)  # type: ignore[arg-type]
+    grid = reference_grid(TaggedGrid(None, "g3"), 1, online=True)  # type: ignore[arg-type]
     assert grid.tag == "g3#reference-1" and grid.inner is None
+    assert reference_grid(None, 2, online=False).tag == "#reference-2-offline"  # type: ignore[arg-type]
 
     def tagged(tag: str) -> Message:
         content = RecordDict({EXPERIMENT: ConfigRecord({"id": tag})})
@@ -183,6 +185,11 @@ def test_a_reference_tag_reaches_the_clients_as_the_references_config(tmp_path: 
     tag, config = experiment_of(tagged("#reference-1"), run, None)  # type: ignore[arg-type]
     assert tag == "#reference-1"
     assert config.to_dict() == reference_config(run, 1).to_dict()
+    # A group's clients hold its first config; an offline run of the group says so.
+    _, config = experiment_of(tagged("#reference-1-offline"), run, None)  # type: ignore[arg-type]
+    offline = run.with_overrides(["audit.online=false"])
+    assert config.to_dict() == reference_config(offline, 1).to_dict()
+    assert config.canary.inclusion_seed == -1
     tag, config = experiment_of(tagged("g0#reference-0"), {"g0": run}, None)  # type: ignore[arg-type]
     assert tag == "g0#reference-0" and config.seed == reference_config(run, 0).seed
 
@@ -429,3 +436,43 @@ def test_a_method_that_failed_in_a_reference_is_left_out_of_its_seeds() -> None:
     kept = arrays["references/federaser/forgotten_phi"][[0, 1, 3]]
     expected = forgetting_report(kept, arrays["references/retrain/forgotten_phi"], n_boot=1)
     assert scores.metrics["forgetting"]["federaser"]["klom"] == pytest.approx(expected.klom.value)
+
+
+def test_runs_sharing_training_give_each_its_own_references(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A group's clients hold its first config (online): the offline run's references
+    # must say they are offline in their tags (the clients then plant the run's
+    # canaries, test_a_reference_tag_reaches_the_clients_as_the_references_config).
+    from fedunlearn.apps.simulation import simulate_groups
+    from fedunlearn.run import references
+
+    tags: list[str] = []
+
+    def spy(grid: TaggedGrid, index: int, online: bool) -> TaggedGrid:
+        tagged = reference_grid(grid, index, online)
+        tags.append(tagged.tag)
+        return tagged
+
+    monkeypatch.setattr(references, "reference_grid", spy)
+    overrides = (
+        "attack.enabled=true",
+        "attack.shadow_models=1",
+        "attack.shadow_epochs=1",
+        "attack.bootstrap=0",
+        "unlearning.methods=['federaser']",
+        "audit.references=2",
+    )
+    online = small_config(tmp_path, *overrides)
+    offline = small_config(tmp_path, *overrides, "audit.online=false")
+    dirs = [tmp_path / "online", tmp_path / "offline"]
+    for folder in dirs:
+        folder.mkdir()
+    (outcome,) = simulate_groups([[online, offline]], [dirs])
+    assert not outcome.error
+    online_tags = ["g0#reference-0", "g0#reference-1"]
+    assert tags == [*online_tags, *(f"{t}-offline" for t in online_tags)]
+    grouped = read_references(dirs[1])
+    member = grouped["membership/member"] == 1
+    assert grouped["references/in"][:, member].all()
+    assert not grouped["references/in"][:, ~member].any()

@@ -103,12 +103,13 @@ def experiment_of(
 
     ``configs`` is one config, several by tag (a sweep sharing one simulation; the server
     tags every message), or None (read the run config, as under ``flwr run``). A tag
-    ending in ``#reference-<k>`` (:mod:`fedunlearn.federation.references`) belongs to
-    reference federation ``k`` of the experiment the rest of the tag names.
+    ending in ``#reference-<k>`` (or ``#reference-<k>-offline``,
+    :mod:`fedunlearn.federation.references`) belongs to reference federation ``k`` of the
+    experiment the rest of the tag names.
     """
     record = msg.content.config_records.get(EXPERIMENT)
     tag = "" if record is None else str(record.get("id", ""))
-    base_tag, index = split_reference_tag(tag)
+    base_tag, index, online = split_reference_tag(tag)
     if configs is None:
         base = _config_from_items(tuple(sorted(context.run_config.items())))
         own_tag = ""
@@ -120,21 +121,21 @@ def experiment_of(
         base, own_tag = configs[base_tag], tag
     if index is None:
         return own_tag, base
-    return tag, _reference_of(base, index)
+    return tag, _reference_of(base, index, online)
 
 
-_REFERENCES: dict[tuple[int, int], tuple[ExperimentConfig, ExperimentConfig]] = {}
-"""Reference configs by (id of the run's config, index), with the run's config kept so
-its id stays its own."""
+_REFERENCES: dict[tuple[int, int, bool], tuple[ExperimentConfig, ExperimentConfig]] = {}
+"""Reference configs by (id of the run's config, index, online), with the run's config
+kept so its id stays its own."""
 
 
-def _reference_of(base: ExperimentConfig, index: int) -> ExperimentConfig:
-    key = (id(base), index)
+def _reference_of(base: ExperimentConfig, index: int, online: bool) -> ExperimentConfig:
+    key = (id(base), index, online)
     cached = _REFERENCES.get(key)
     if cached is None or cached[0] is not base:
         if len(_REFERENCES) >= 64:
             _REFERENCES.clear()
-        cached = (base, reference_config(base, index))
+        cached = (base, reference_config(base, index, online))
         _REFERENCES[key] = cached
     return cached[1]
 

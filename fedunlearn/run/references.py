@@ -147,7 +147,7 @@ def train_reference(
     """
     config = reference_config(scope.config, index)
     home.mkdir(parents=True, exist_ok=True)
-    grid = reference_grid(scope.ctx.grid, index)
+    grid = reference_grid(scope.ctx.grid, index, config.audit.online)
     # Imported here: the run's experiment module imports the attack phase, which
     # imports this module.
     from fedunlearn.run.experiment import train_federation
