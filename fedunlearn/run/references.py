@@ -138,6 +138,19 @@ def train_reference(
     """Train reference federation ``index`` of the run and ask its models about
     ``records``.
 
+    Parameters
+    ----------
+    scope : ExperimentScope
+        The run (its config, and the grid its clients answer on).
+    index : int
+        Which reference (its config: :func:`~fedunlearn.federation.references.
+        reference_config`).
+    records : CalibrationRecords
+        The records every model is asked about.
+    home : Path
+        The reference's working folder (its history while it runs; errors of methods
+        that failed in it stay there).
+
     Returns
     -------
     dict of str to ndarray
