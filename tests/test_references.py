@@ -476,3 +476,12 @@ def test_runs_sharing_training_give_each_its_own_references(
     member = grouped["membership/member"] == 1
     assert grouped["references/in"][:, member].all()
     assert not grouped["references/in"][:, ~member].any()
+
+
+def test_calibrated_settings_name_the_bad_value() -> None:
+    with pytest.raises(ValueError, match="rmia_a must be in"):
+        CalibratedSettings(rmia_a=1.5)
+    with pytest.raises(ValueError, match="coverage must be in"):
+        CalibratedSettings(coverage=0.0)
+    with pytest.raises(ValueError, match="bootstrap must be >= 0"):
+        CalibratedSettings(bootstrap=-1)

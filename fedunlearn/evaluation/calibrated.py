@@ -77,9 +77,6 @@ from fedunlearn.seeding import derive_seed
 FORMAT = "fedunlearn.references/1"
 FILE = "references.npz"
 
-MEMBERSHIP = ("lira_online", "lira_offline", "rmia_online", "rmia_offline")
-"""Calibrated membership attacks, scored on every model."""
-
 ONLINE_SIDE = "membership_online"
 """Archive side of the online attacks: their own candidates (a subset of membership)."""
 
@@ -107,6 +104,14 @@ class CalibratedSettings:
     coverage: float = 0.95
     bootstrap: int = 1000
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rmia_a <= 1:
+            raise ValueError(f"rmia_a must be in [0, 1], got {self.rmia_a}")
+        if not 0 < self.coverage <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {self.coverage}")
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
 
 
 @dataclass
