@@ -29,6 +29,7 @@ from fedunlearn.attacks import (
     outside_fraction,
     rmia,
 )
+from fedunlearn.attacks.calibrated import chi2_logsf
 
 
 @pytest.mark.parametrize("module", [calibrated, rmia, forgetting], ids=lambda m: m.__name__)
@@ -219,6 +220,19 @@ def test_client_scores_sum_mean_and_fisher_by_hand() -> None:
     # e^(-X/2) (1 + X/2) = (1 + 2 log 2) / 4.
     _, fisher = client_scores(np.log([2.0, 2.0]), np.array([0, 0]), reduce="fisher")
     assert fisher[0] == pytest.approx(-np.log((1 + 2 * np.log(2)) / 4))
+
+
+def test_fisher_stays_finite_where_scipy_underflows() -> None:
+    # chi2 with 2 and 4 degrees of freedom has closed tails: exp(-x/2) and
+    # exp(-x/2)(1 + x/2); at x = 1e5 SciPy's logsf is -inf.
+    x = np.array([1e5, 1e5, 50.0])
+    assert np.isinf(stats.chi2.logsf(x[:2], [2, 4])).all()
+    got = chi2_logsf(x, np.array([2, 4, 6]))
+    assert got[0] == pytest.approx(-5e4, rel=1e-12)
+    assert got[1] == pytest.approx(-5e4 + np.log1p(5e4), rel=1e-12)
+    assert got[2] == stats.chi2.logsf(50.0, 6)  # finite: SciPy's own
+    _, fisher = client_scores(np.full(2, 5e4), np.zeros(2, int), reduce="fisher")
+    assert fisher[0] == pytest.approx(1e5 - np.log1p(1e5), rel=1e-12)  # 4 dof, x = 2e5
 
 
 def test_client_scores_validates_its_arguments() -> None:

@@ -170,6 +170,14 @@ def test_a_client_attacker_is_refused(run_dir: Path, capsys) -> None:
     assert "client attacker" in capsys.readouterr().err
 
 
+def test_a_run_with_reference_federations_is_refused_and_kept(run_dir: Path, capsys) -> None:
+    before = snapshot(run_dir)
+    audited = ["--set", "audit.references=2"]
+    assert main(["audit", str(run_dir), *audited]) == 2
+    assert "reference federations" in capsys.readouterr().err
+    assert snapshot(run_dir) == before
+
+
 def test_a_failing_audit_leaves_the_results_as_they_were(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

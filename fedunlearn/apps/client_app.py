@@ -37,6 +37,7 @@ from fedunlearn.federation.protocol import (
     AscentInstruction,
     TrainInstruction,
 )
+from fedunlearn.federation.references import reference_config, split_reference_tag
 from fedunlearn.learning.arrays import from_record, to_record
 from fedunlearn.learning.threads import pin_threads
 from fedunlearn.roles.role import ClientRole, role_with_options
@@ -101,17 +102,42 @@ def experiment_of(
     """The experiment a message belongs to: its tag and config.
 
     ``configs`` is one config, several by tag (a sweep sharing one simulation; the server
-    tags every message), or None (read the run config, as under ``flwr run``).
+    tags every message), or None (read the run config, as under ``flwr run``). A tag
+    ending in ``#reference-<k>`` (or ``#reference-<k>-offline``,
+    :mod:`fedunlearn.federation.references`) belongs to reference federation ``k`` of the
+    experiment the rest of the tag names.
     """
-    if configs is None:
-        return "", _config_from_items(tuple(sorted(context.run_config.items())))
-    if isinstance(configs, ExperimentConfig):
-        return "", configs
     record = msg.content.config_records.get(EXPERIMENT)
-    if record is None or record.get("id") not in configs:
-        raise ValueError(f"message carries no known experiment tag (known: {sorted(configs)})")
-    tag = str(record["id"])
-    return tag, configs[tag]
+    tag = "" if record is None else str(record.get("id", ""))
+    base_tag, index, online = split_reference_tag(tag)
+    if configs is None:
+        base = _config_from_items(tuple(sorted(context.run_config.items())))
+        own_tag = ""
+    elif isinstance(configs, ExperimentConfig):
+        base, own_tag = configs, ""
+    else:
+        if record is None or base_tag not in configs:
+            raise ValueError(f"message carries no known experiment tag (known: {sorted(configs)})")
+        base, own_tag = configs[base_tag], tag
+    if index is None:
+        return own_tag, base
+    return tag, _reference_of(base, index, online)
+
+
+_REFERENCES: dict[tuple[int, int, bool], tuple[ExperimentConfig, ExperimentConfig]] = {}
+"""Reference configs by (id of the run's config, index, online), with the run's config
+kept so its id stays its own."""
+
+
+def _reference_of(base: ExperimentConfig, index: int, online: bool) -> ExperimentConfig:
+    key = (id(base), index, online)
+    cached = _REFERENCES.get(key)
+    if cached is None or cached[0] is not base:
+        if len(_REFERENCES) >= 64:
+            _REFERENCES.clear()
+        cached = (base, reference_config(base, index, online))
+        _REFERENCES[key] = cached
+    return cached[1]
 
 
 def role_for(context: Context, config: ExperimentConfig, tag: str = "") -> ClientRole:

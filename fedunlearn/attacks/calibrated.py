@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from scipy.special import logsumexp
 
 from fedunlearn.attacks._checks import as_array, as_mask, choice, real, same_columns
@@ -340,4 +340,42 @@ def client_scores(
         return ids, sums
     if reduce == "mean":
         return ids, sums / counts
-    return ids, -stats.chi2.logsf(2.0 * sums, df=2 * counts)
+    return ids, -chi2_logsf(2.0 * sums, 2 * counts)
+
+
+def chi2_logsf(x: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """``log P[X >= x]`` for ``X ~ chi2(df)``, finite where SciPy's underflows.
+
+    ``scipy.stats.chi2.logsf`` returns ``-inf`` once the tail drops below the smallest
+    double (about ``exp(-745)``), which strong evidence reaches (Fisher's statistic of
+    a client whose records all fit far better than under OUT). There the asymptotic
+    series of the upper incomplete gamma function takes over: with ``a = df / 2`` and
+    ``y = x / 2``, ``log Q(a, y) = (a - 1) log y - y - lgamma(a) + log sum_k t_k``,
+    ``t_0 = 1``, ``t_k = t_{k-1} (a - k) / y``, summed while the terms shrink (``y``
+    is then far above ``a``, where the series is accurate).
+
+    Parameters
+    ----------
+    x : array
+        Statistics (>= 0).
+    df : array
+        Degrees of freedom (> 0), broadcast against ``x``.
+
+    Examples
+    --------
+    >>> bool(np.isfinite(chi2_logsf(np.array([5000.0]), np.array([20]))[0]))
+    True
+    """
+    x, df = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(df, np.float64))
+    out = np.asarray(stats.chi2.logsf(x, df), dtype=np.float64).copy()
+    for i in zip(*np.nonzero(~np.isfinite(out)), strict=True):
+        a, y = df[i] / 2.0, x[i] / 2.0
+        term, total = 1.0, 1.0
+        for k in range(1, 200):
+            step = term * (a - k) / y
+            if abs(step) >= abs(term):
+                break
+            term = step
+            total += term
+        out[i] = (a - 1.0) * np.log(y) - y - special.gammaln(a) + np.log(total)
+    return out

@@ -64,6 +64,13 @@ class DataConfig:
         lt=0.9,
     )
 
+    seed: int = option(
+        -1,
+        "seed of the data world: split, partition, canaries (-1: the experiment's seed); "
+        "training randomness always follows the experiment's seed",
+        ge=-1,
+    )
+
     WITHOUT_COLUMNS: ClassVar[tuple[str, ...]] = ("digits", "mnist5k", "npz")
     """Datasets read as arrays, without named columns (no label, features or natural
     partition to choose)."""

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedunlearn.config.audit import AuditConfig
 from fedunlearn.config.dataset import DataConfig
 from fedunlearn.config.options import (
     ConfigError,
@@ -75,6 +76,7 @@ SECTIONS: dict[str, type] = {
     "unlearning": UnlearningConfig,
     "roles": RolesConfig,
     "attack": AttackConfig,
+    "audit": AuditConfig,
     "privacy": PrivacyConfig,
     "defense": DefenseConfig,
     "release": ReleaseConfig,
@@ -98,10 +100,16 @@ class ExperimentConfig:
     unlearning: UnlearningConfig = field(default_factory=UnlearningConfig)
     roles: RolesConfig = field(default_factory=RolesConfig)
     attack: AttackConfig = field(default_factory=AttackConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     defense: DefenseConfig = field(default_factory=DefenseConfig)
     release: ReleaseConfig = field(default_factory=ReleaseConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def world_seed(self) -> int:
+        """The seed of the data world (``data.seed``, or ``seed`` when it is -1)."""
+        return self.data.seed if self.data.seed >= 0 else self.seed
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -263,6 +271,7 @@ class ExperimentConfig:
                 )
             elif self.attack.client in self.unlearning.requesters:
                 problems.append("attack.client asks to be forgotten; pick another attacker")
+        problems += self.audit.problems(self.attack, self.release)
         problems += self.data.problems()
         problems += self.history.problems()
         problems += self.attack.problems()
@@ -299,7 +308,7 @@ def describe() -> str:
     config``)."""
     lines = [
         'name = "default"   # run name, part of the run folder',
-        "seed = 0   # the seed of everything (>= 0)",
+        "seed = 0   # the seed of everything (>= 0); the data world's too unless data.seed >= 0",
     ]
     for section, cls in SECTIONS.items():
         lines += ["", *describe_options(cls, section)]

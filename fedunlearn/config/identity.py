@@ -36,7 +36,7 @@ POST_TRAINING_KEYS = ("methods", "reference")
 method option tables, ``[attack]``, ``[release]`` and ``[output]`` they may differ
 within a group of runs sharing training."""
 
-POST_TRAINING_SECTIONS = ("output", "attack", "release")
+POST_TRAINING_SECTIONS = ("output", "attack", "release", "audit")
 
 MACHINE_KEYS = {
     "output": ("dir", "run_dir", "verbose", "figures"),
@@ -48,6 +48,20 @@ MACHINE_KEYS = {
 time-outs, log verbosity and figures; they do not change a run's metrics."""
 
 
+ADDED_KEYS = {"data": {"seed": -1}, "canary": {"inclusion_seed": -1}}
+"""Keys added after runs were first kept, with the value that does what runs did before
+them: at that value they are left out of :func:`config_hash` (as is an ``[audit]``
+without references), so folders of earlier runs stay complete."""
+
+
+def _world_seed_resolved(raw: dict[str, Any], seed: int) -> None:
+    """``data.seed`` as the world seed it stands for (-1 and the seed itself are one
+    world), so the two spellings share training and a hash."""
+    data = raw.get("data", {})
+    if data.get("seed", -1) in (-1, seed):
+        data["seed"] = -1
+
+
 def digest(raw: Any) -> str:
     """A short stable digest of plain data (a config's dict form or any part of it)."""
     return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -57,6 +71,7 @@ def training_key(config: ExperimentConfig) -> str:
     """Identifies what a run shares with others: data, federation, training, history,
     roles and requests, with the seed. Runs with the same key train once."""
     raw = config.to_dict()
+    _world_seed_resolved(raw, config.seed)
     for section in POST_TRAINING_SECTIONS:
         raw.pop(section, None)
     if config.privacy.mode != "local":
@@ -78,6 +93,13 @@ def config_hash(config: ExperimentConfig) -> str:
     for section, keys in MACHINE_KEYS.items():
         for key in keys:
             raw.get(section, {}).pop(key, None)
+    _world_seed_resolved(raw, config.seed)
+    for section, defaults in ADDED_KEYS.items():
+        for key, default in defaults.items():
+            if raw.get(section, {}).get(key) == default:
+                raw[section].pop(key)
+    if config.audit.references == 0:
+        raw.pop("audit", None)
     return digest(raw)
 
 

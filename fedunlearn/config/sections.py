@@ -122,6 +122,13 @@ class CanaryConfig:
         "memorising, they make membership inference measurable",
         ge=0,
     )
+    inclusion_seed: int = option(
+        -1,
+        "which of the 2 * memorization canaries drawn are planted (the rest are the "
+        "never-trained twins): -1 the first half; >= 0 each with probability 1/2, "
+        "seeded by this (reference federations of [audit] set it)",
+        ge=-1,
+    )
 
 
 @dataclass(frozen=True)

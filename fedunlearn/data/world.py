@@ -132,8 +132,24 @@ class FederatedData:
         return data.subset(np.flatnonzero(np.isin(data.ids, record_ids)))
 
 
+def planted_positions(memorization: int, inclusion_seed: int) -> np.ndarray:
+    """Which of the ``2 * memorization`` canaries drawn are planted, in order.
+
+    ``inclusion_seed = -1``: the first ``memorization``; ``>= 0``: each one with
+    probability 1/2, independently, from ``inclusion_seed`` (a reference federation's
+    random half, so every canary is IN some references and OUT of the others).
+    """
+    if inclusion_seed < 0:
+        return np.arange(memorization)
+    rng = np.random.default_rng(derive_seed(inclusion_seed, "planted") % 2**32)
+    return np.flatnonzero(rng.random(2 * memorization) < 0.5)
+
+
 def federated_data(config: ExperimentConfig) -> FederatedData:
     """The world of ``config``, built once per process and cached.
+
+    It follows the world seed (``data.seed``, or the experiment's ``seed`` when that is
+    -1): the split, the partition and the canaries; never the training randomness.
 
     Raises
     ------
@@ -142,14 +158,16 @@ def federated_data(config: ExperimentConfig) -> FederatedData:
     PartitionError
         The training pool cannot be split over ``federation.num_clients`` clients.
     """
-    # DataConfig holds a list (features), so the cache keys on its JSON form.
-    data = json.dumps(dataclasses.asdict(config.data), sort_keys=True)
+    # DataConfig holds a list (features), so the cache keys on its JSON form; without
+    # data.seed, so -1 and the seed it stands for share one world.
+    raw = dataclasses.asdict(config.data)
+    raw.pop("seed")
+    data = json.dumps(raw, sort_keys=True)
+    seed = config.world_seed
     m, requesters = config.privacy.audit_canaries, config.unlearning.requesters
     if m and requesters:
-        return _audited(
-            data, config.federation.num_clients, config.canary, config.seed, m, requesters[0]
-        )
-    return _build(data, config.federation.num_clients, config.canary, config.seed)
+        return _audited(data, config.federation.num_clients, config.canary, seed, m, requesters[0])
+    return _build(data, config.federation.num_clients, config.canary, seed)
 
 
 @lru_cache(maxsize=4)
@@ -276,8 +294,9 @@ def _build(data_json: str, num_clients: int, canary: CanaryConfig, seed: int) ->
             first,
             seed=derive_seed(seed, "memorization") % 2**32,
         )
-        planted = both.subset(np.arange(canary.memorization))
-        holdout = both.subset(np.arange(canary.memorization, 2 * canary.memorization))
+        planted_at = planted_positions(canary.memorization, canary.inclusion_seed)
+        planted = both.subset(planted_at)
+        holdout = both.subset(np.setdiff1d(np.arange(2 * canary.memorization), planted_at))
         own = built[canary.client]
         built[canary.client] = ArrayDataset(
             np.concatenate([own.x, planted.x]),

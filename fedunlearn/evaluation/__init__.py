@@ -5,7 +5,9 @@ Owns: the audit of models against the retrained reference (:mod:`.auditor`); the
 server-side evaluation after every round and the round log (:mod:`.rounds`); the
 leakage audit (:mod:`.leakage`), its candidate records with their truth
 (:mod:`.candidates`) and its raw data, ``attack_scores.npz`` (:mod:`.archive`); the
-one-run DP audit of a run's models with its canaries (:mod:`.privacy_audit`). The
+one-run DP audit of a run's models with its canaries (:mod:`.privacy_audit`);
+calibrated attacks scored from reference federations' outputs, ``references.npz``
+(:mod:`.calibrated`). The
 attacker's side lives in :mod:`fedunlearn.attacks` and
 never imports this package.
 

@@ -27,6 +27,14 @@ key                                 dtype       what
 ``client_scores/<model>/score``     float64     mean score of the client's records
 ``client_scores/<model>/removed``   int8        1: the client's data was forgotten
 ==================================  ==========  =============================================
+
+With reference federations (``[audit]``, :mod:`fedunlearn.evaluation.calibrated`) the
+calibrated attacks add their scores: ``lira_offline`` and ``rmia_offline`` on the
+membership side; ``lira_online`` and ``rmia_online`` on side ``membership_online``
+(``membership_online/record_id``, ``/client``, ``/member``: the candidates with IN and
+OUT references); ``ulira`` on side ``ulira`` (``ulira/<method>/record_id`` and
+``ulira/<method>/unlearned``: each forgotten candidate scored on the method's model, 1,
+and on the retrained one, 0).
 """
 
 from __future__ import annotations

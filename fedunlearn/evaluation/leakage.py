@@ -38,6 +38,7 @@ from fedunlearn.attacks.attacker import Attacker, AttackSettings
 from fedunlearn.attacks.metrics import CI_LEVEL, attack_metrics
 from fedunlearn.attacks.wire import decode_scores, encode_query
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.data.datasets import ArrayDataset
 from fedunlearn.data.world import FederatedData
 from fedunlearn.defenses.release import release_weights
 from fedunlearn.evaluation.archive import attack_arrays, write_attack_scores
@@ -73,6 +74,11 @@ COLUMN_NAMES = {"mia_baseline": "mia", "mia_gap": "gap", "deletion_records": "de
 
 OTHER_COLUMNS = ("client_top1", "released_accuracy")
 
+CALIBRATED_ATTACKS = ("lira_online", "lira_offline", "rmia_online", "rmia_offline", "ulira")
+"""Calibrated attacks (``[audit]``) whose figures go to the table too."""
+
+CALIBRATED_FIGURES = ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_01pct")
+
 
 def is_leakage_column(column: str) -> bool:
     """Whether a table column comes from the leakage audit
@@ -83,7 +89,8 @@ def is_leakage_column(column: str) -> bool:
             f"original_{short}_auc",
         ):
             return True
-    return column in OTHER_COLUMNS
+    calibrated = (*CALIBRATED_ATTACKS, "client_lira", "forgetting")
+    return column in OTHER_COLUMNS or column.startswith(tuple(f"{a}_" for a in calibrated))
 
 
 def client_ranking_metrics(
@@ -145,6 +152,30 @@ class LeakageReport:
     setup: dict[str, Any]
     released_accuracy: dict[str, float] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    candidates: Candidates | None = None
+    """The candidates scored, with their truth (for the calibrated attacks)."""
+    population: ArrayDataset | None = None
+    """The observer's own held-out records (RMIA's population; observer only)."""
+    released: dict[str, Arrays] = field(default_factory=dict)
+    """The models as released (``release.param_noise`` applied), by label."""
+
+    def calibrated_columns(self, label: str) -> dict[str, float]:
+        """Columns of the calibrated attacks (``[audit]``) for one model: AUC and TPR at
+        low FPR of each, the per-client test, the forgetting scores."""
+        out: dict[str, float] = {}
+        for attack in CALIBRATED_ATTACKS:
+            figures = self.metrics.get(attack, {}).get(label, {})
+            for key in CALIBRATED_FIGURES:
+                if key in figures:
+                    out[f"{attack}_{key}"] = figures[key]
+        client_test = self.metrics.get("client_lira", {}).get(label)
+        if client_test:
+            out["client_lira_neglog_p"] = client_test["neglog_p"]
+        forgetting = self.metrics.get("forgetting", {}).get(label, {})
+        for key, value in forgetting.items():
+            if key.split("_ci_")[0] in ("outside", "klom", "challenge"):
+                out[f"forgetting_{key}"] = value
+        return out
 
     def columns_for(self, label: str, reference: str) -> dict[str, float]:
         """Per-method columns of the sweep table."""
@@ -160,6 +191,7 @@ class LeakageReport:
                 out[f"reference_{short}_auc"] = by_model[reference]["auc"]
             if "original" in by_model:
                 out[f"original_{short}_auc"] = by_model["original"]["auc"]
+        out.update(self.calibrated_columns(label))
         client = self.metrics.get("deletion_client", {}).get(label)
         if client:
             out["client_top1"] = client["top1"]
@@ -211,6 +243,9 @@ def run_leakage_audit(
         )
         scores, client_scores = decode_scores(reply.content)
     report = score_report(scores, client_scores, candidates, config)
+    report.candidates, report.released = candidates, models
+    if a.attacker == "observer":
+        report.population = own
     report.released_accuracy = {
         label: accuracy(FullAccess(new_model, arrays).logits(world.test.x), world.test.y)
         for label, arrays in models.items()

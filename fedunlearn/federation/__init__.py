@@ -9,7 +9,9 @@ stable id :mod:`.addressing`, reading replies :mod:`.replies`, checks on aggrega
 :mod:`.aggregation`, a phase's strategy :mod:`.phase_strategy`, what the history says
 of training :mod:`.description`), what a phase costs
 (:mod:`.cost`), and grids that run clients in this process or tag a sweep's messages
-(:mod:`.inline`, :mod:`.tagged_grid`).
+(:mod:`.inline`, :mod:`.tagged_grid`); a run's reference federations, their configs
+and message tags (:mod:`.references`).
 
-May import: :mod:`fedunlearn.learning` (arrays), :mod:`fedunlearn.history`.
+May import: :mod:`fedunlearn.learning` (arrays), :mod:`fedunlearn.history`,
+:mod:`fedunlearn.config` and :mod:`fedunlearn.seeding` (reference configs).
 """

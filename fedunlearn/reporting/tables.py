@@ -43,6 +43,18 @@ PRIVACY_COLUMNS = (
 """Columns added under differential privacy: the epsilon accounted for each model, and
 the one-run audit's lower bound (``privacy.audit_canaries``): training's for the
 original, each method's release for the others (:func:`audited_epsilon`)."""
+CALIBRATED_COLUMNS = (
+    ("lira_online_auc", "LiRA AUC", "{:.2f}"),
+    ("lira_offline_auc", "LiRA-off AUC", "{:.2f}"),
+    ("rmia_offline_auc", "RMIA AUC", "{:.2f}"),
+    ("ulira_auc", "U-LiRA AUC", "{:.2f}"),
+    ("forgetting_outside", "outside", "{:.3f}"),
+    ("forgetting_klom", "KLoM", "{:.3f}"),
+    ("forgetting_challenge", "challenge", "{:.3f}"),
+)
+"""Columns added with reference federations (``[audit]``): calibrated attacks' AUC on
+the model, U-LiRA's (method vs retraining) and the forgetting scores against the
+retrain ensemble. Every figure of ``table_columns`` goes to ``comparison.csv``."""
 
 
 def _number(value: Any) -> float:
@@ -74,8 +86,17 @@ def comparison_rows(metrics: RunMetrics) -> list[dict[str, Any]]:
             row["epsilon"] = model_epsilon(metrics, label)
         if metrics.dp_audit is not None:
             row["audited_epsilon"] = audited_epsilon(metrics, label)
+        row.update(calibrated_figures(metrics, label))
         rows.append(row)
     return rows
+
+
+def calibrated_figures(metrics: RunMetrics, label: str) -> dict[str, float]:
+    """The calibrated attacks' and forgetting figures of ``label`` (``[audit]``; empty
+    without reference federations)."""
+    prefixes = ("lira_", "rmia_", "ulira_", "client_lira_", "forgetting_")
+    columns = metrics.table_columns.get(label, {})
+    return {k: _number(v) for k, v in columns.items() if k.startswith(prefixes)}
 
 
 def model_epsilon(metrics: RunMetrics, label: str) -> float:
@@ -99,7 +120,7 @@ def audited_epsilon(metrics: RunMetrics, label: str) -> float:
 
 def table_columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str, str], ...]:
     """The columns shown for ``rows``: the comparison's, and epsilon under DP."""
-    extra = tuple(c for c in PRIVACY_COLUMNS if any(c[0] in r for r in rows))
+    extra = tuple(c for c in PRIVACY_COLUMNS + CALIBRATED_COLUMNS if any(c[0] in r for r in rows))
     return COMPARISON_COLUMNS + extra
 
 
@@ -228,7 +249,65 @@ def attack_markdown(attacks: dict[str, dict[str, dict[str, Any]]]) -> str:
         "empty (-): it would be the TPR at FPR 0. Intervals: stratified bootstrap, "
         "percentile.",
     ]
+    lines += _forgetting_lines(attacks.get("forgetting", {}))
+    lines += _client_test_lines(attacks.get("client_lira", {}))
     return "\n".join(lines) + "\n"
+
+
+FORGETTING_FIGURES = (
+    ("outside", "outside [95% CI]", "{:.3f}"),
+    ("klom", "Gaussian KLoM [95% CI]", "{:.3f}"),
+    ("challenge", "challenge score [95% CI]", "{:.3f}"),
+)
+
+
+def _forgetting_lines(forgetting: dict[str, dict[str, Any]]) -> list[str]:
+    """The forgetting scores against the retrain ensemble, one row per method."""
+    if not forgetting:
+        return []
+    names = " | ".join(name for _, name, _ in FORGETTING_FIGURES)
+    lines = [
+        "",
+        "Forgetting against the retrain ensemble (reference federations: their method "
+        "models against their retrained models, on the forgotten candidates):",
+        "",
+        f"| method | records | method seeds | retrained | {names} |",
+        "|---|---:|---:|---:|" + "---:|" * len(FORGETTING_FIGURES),
+    ]
+    for method, figures in forgetting.items():
+        cells = [
+            fmt(figures.get(k), "{:.0f}") for k in ("records", "method_seeds", "retrained_models")
+        ]
+        cells += [with_interval(figures, k, p) for k, _, p in FORGETTING_FIGURES]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "outside: share of method outputs outside the ensemble's central interval (an "
+        "exact method: about 1 - coverage); KLoM: Gaussian KL per record; challenge: the "
+        "NeurIPS 2023 unlearning challenge's score (1: indistinguishable). Intervals: "
+        "bootstrap over records.",
+    ]
+    return lines
+
+
+def _client_test_lines(client_test: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-client test of the forgotten clients, one row per model."""
+    if not client_test:
+        return []
+    lines = [
+        "",
+        "Did the forgotten client take part? Offline LiRA on its candidates, Fisher's "
+        "combination (-log p of 'it did not'; large: it did):",
+        "",
+        "| model | records | -log p |",
+        "|---|---:|---:|",
+    ]
+    for model, figures in client_test.items():
+        lines.append(
+            f"| {model} | {fmt(figures.get('records'), '{:.0f}')} | "
+            f"{fmt(figures.get('neglog_p'), '{:.2f}')} |"
+        )
+    return lines
 
 
 def attack_table(attacks: dict[str, dict[str, dict[str, Any]]], title: str = "attacks") -> Table:

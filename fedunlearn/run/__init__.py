@@ -10,6 +10,8 @@ S2 monitoring), ``audit`` (every model against the reference, privacy spent),
 sharing training, under one failure policy (:mod:`.failures`). :mod:`.components` loads
 every plugin an experiment names and checks it before anything runs. :mod:`.reaudit`
 redoes a finished run's leakage audit from its folder (``fedunlearn audit``).
+:mod:`.references` trains the reference federations of ``[audit]`` and scores the
+calibrated attacks with them (called by the attack phase).
 
 May import: every layer below (config, data, learning, evaluation, federation, history,
 unlearning, roles, defenses, attacks, reporting, plugins). Nothing below imports it.

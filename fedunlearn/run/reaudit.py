@@ -162,6 +162,14 @@ def reaudit(run_dir: str | Path, overrides: Sequence[str] = ()) -> Reaudit:
             "through the federation, which a re-audit does not start; only the observer "
             "(attack.attacker = 'observer') can be re-audited"
         )
+    if config.audit.references > 0:
+        # Its calibrated figures come from reference federations a re-audit would have
+        # to retrain for new candidates; redoing only the rest would drop them.
+        raise ReauditError(
+            f"{folder} was audited with reference federations (audit.references = "
+            f"{config.audit.references}); a re-audit would lose its calibrated attacks. "
+            "Recompute them from references.npz (docs/calibrated.md), or run again"
+        )
     models = read_models(folder)
     if "original" not in models:
         raise ReauditError(f"{folder / 'models.npz'} has no 'original' model")

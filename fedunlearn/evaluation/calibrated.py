@@ -1,0 +1,369 @@
+"""Calibrated attacks of the leakage audit: LiRA, RMIA, U-LiRA, the per-client test and
+forgetting against the retrain ensemble, scored from the reference federations'
+outputs (``[audit]``, docs/calibrated.md).
+
+Everything here reads one flat dict of arrays, the content of ``references.npz``, so the
+audit can be recomputed from the run folder alone (:func:`read_references`,
+:func:`score_calibrated`). The statistics are :mod:`fedunlearn.attacks`' pure functions;
+this module chooses their inputs and scores them with the truth.
+
+``references.npz`` (NumPy, no pickled objects; K references; N membership candidates
+in the order of ``attack_scores.npz``'s membership side; F forgotten candidates, the
+deleted records of the deletion side; Z population records, the observer's own
+held-out records; ``<model>`` is ``original``, each method's label or the retrained
+reference's):
+
+===================================  ==========  ==========================================
+key                                  shape       what
+===================================  ==========  ==========================================
+``format``                           ()          ``fedunlearn.references/1``
+``models``                           (M,)        model labels, the retrained one among them
+``retrain``                          ()          label of the retrained model
+``membership/record_id``             (N,)        membership candidates
+``membership/member``                (N,)        1: the run trained on it (its truth)
+``membership/client``                (N,)        client holding it in the run (-1: none)
+``forgotten/record_id``              (F,)        forgotten candidates
+``forgotten/client``                 (F,)        client that held it
+``population/record_id``             (Z,)        RMIA's population z
+``references/in``                    (K, N)      1: reference k's original trained on it
+``references/retrain_in``            (K, N)      1: reference k's retrained model did
+``references/forgotten_in``          (K, F)      1: reference k trained on it, then forgot it
+``references/<model>/membership_phi``  (K, N)    logit confidence phi (NaN: model failed)
+``references/<model>/membership_p``    (K, N)    probability of the true class
+``references/<model>/forgotten_phi``   (K, F)    phi on the forgotten candidates
+``references/<model>/population_p``    (K, Z)    probability of the true class
+``target/<model>/membership_phi``    (N,)        the run's released model, same figures
+``target/<model>/membership_p``      (N,)
+``target/<model>/forgotten_phi``     (F,)
+``target/<model>/population_p``      (Z,)
+===================================  ==========  ==========================================
+
+What is scored (``attacks.json``, under the attack's name, by model):
+
+* ``lira_offline``, ``rmia_offline``: every membership candidate, on every model; OUT
+  references are every reference model that did not train on it: the references'
+  originals without it and every retrained reference (OUT for the forgotten records);
+* ``lira_online``, ``rmia_online``: the candidates with at least one IN and one OUT
+  original among the references (online ``[audit]``: each memorization canary and twin
+  is planted in about half of them; twins drawn beyond those never are, and are left
+  out), references' originals only;
+* ``ulira``, per method: per forgotten candidate, U-LiRA fitted on the references'
+  method models (where the reference trained on it) against their retrained models;
+  positives are the scores of the run's method model, negatives those of the run's
+  retrained model (AUC 0.5: the method's output cannot be told from retraining);
+* ``client_lira``, per model: offline LiRA on the forgotten candidates (OUT: the
+  retrained references), pooled per forgotten client with Fisher's method
+  (``neglog_p``: ``-log`` p-value of "the client did not take part");
+* ``forgetting``, per method: :func:`~fedunlearn.attacks.forgetting.forgetting_report`
+  of the references' method models (its seeds) against their retrained models, on the
+  forgotten candidates every reference trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fedunlearn.attacks.calibrated import LiRA, ULiRA, client_scores
+from fedunlearn.attacks.forgetting import forgetting_report
+from fedunlearn.attacks.metrics import attack_metrics
+from fedunlearn.attacks.rmia import RMIA
+from fedunlearn.seeding import derive_seed
+
+FORMAT = "fedunlearn.references/1"
+FILE = "references.npz"
+
+ONLINE_SIDE = "membership_online"
+"""Archive side of the online attacks: their own candidates (a subset of membership)."""
+
+
+@dataclass(frozen=True)
+class CalibratedSettings:
+    """How the calibrated attacks are fitted and scored.
+
+    Parameters
+    ----------
+    global_variance : bool
+        LiRA and U-LiRA pool one standard deviation over records.
+    rmia_a : float
+        Offline RMIA's ``a``.
+    coverage : float
+        The retrain ensemble's central interval of the forgetting score.
+    bootstrap : int
+        Bootstrap resamples of every interval (0: none).
+    seed : int
+        The run's seed (each figure's bootstrap seed derives from it).
+    """
+
+    global_variance: bool = True
+    rmia_a: float = 0.3
+    coverage: float = 0.95
+    bootstrap: int = 1000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rmia_a <= 1:
+            raise ValueError(f"rmia_a must be in [0, 1], got {self.rmia_a}")
+        if not 0 < self.coverage <= 1:
+            raise ValueError(f"coverage must be in (0, 1], got {self.coverage}")
+        if self.bootstrap < 0:
+            raise ValueError(f"bootstrap must be >= 0, got {self.bootstrap}")
+
+
+@dataclass
+class CalibratedScores:
+    """Figures by attack and model, ROC curves, raw scores for ``attack_scores.npz``,
+    and why an attack was left out."""
+
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    roc: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def write_references(arrays: dict[str, np.ndarray], run_dir: Path) -> Path:
+    """Write ``references.npz`` whole (a temporary file renamed); return its path."""
+    path = run_dir / FILE
+    tmp = path.with_name(f".{FILE}.tmp")
+    with open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_references(path: str | Path) -> dict[str, np.ndarray]:
+    """The arrays of ``references.npz`` (``path``: the file or the run folder)."""
+    file = Path(path)
+    if file.is_dir():
+        file = file / FILE
+    with np.load(file, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    if str(arrays.get("format")) != FORMAT:
+        raise ValueError(f"{file} is not a {FORMAT} archive")
+    return arrays
+
+
+def online_columns(in_mask: np.ndarray, global_variance: bool) -> np.ndarray:
+    """Candidates with enough IN and enough OUT references for an online fit (one each
+    with a pooled variance, two each without).
+
+    Parameters
+    ----------
+    in_mask : array of shape (K, N)
+        Which reference trained on which candidate.
+    global_variance : bool
+        Whether the fit pools one variance over records.
+    """
+    need = 1 if global_variance else 2
+    inside = np.asarray(in_mask).astype(bool)
+    return (inside.sum(axis=0) >= need) & ((~inside).sum(axis=0) >= need)
+
+
+def score_calibrated(
+    arrays: dict[str, np.ndarray], settings: CalibratedSettings
+) -> CalibratedScores:
+    """Every calibrated attack of the module docstring, from ``references.npz``'s arrays.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray
+        The content of ``references.npz`` (see the module docstring).
+    settings : CalibratedSettings
+        Fits and bootstrap.
+
+    Returns
+    -------
+    CalibratedScores
+        An attack that cannot be scored (too few references on one side, one class of
+        candidates only) is in ``skipped`` with the reason; the others stand.
+    """
+    return _Scoring(arrays, settings).run()
+
+
+class _Scoring:
+    """One pass over ``references.npz``'s arrays (see :func:`score_calibrated`)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], settings: CalibratedSettings) -> None:
+        self.a, self.s, self.out = arrays, settings, CalibratedScores()
+        self.models = [str(m) for m in arrays["models"]]
+        self.retrain = str(arrays["retrain"])
+        self.targets = [m for m in self.models if f"target/{m}/membership_phi" in arrays]
+        self.truth = arrays["membership/member"].astype(int)
+        self.inside = arrays["references/in"].astype(bool)
+        self.retrain_in = arrays["references/retrain_in"].astype(bool)
+        self.forgotten_in = arrays["references/forgotten_in"].astype(bool)
+
+    def ref(self, model: str, what: str) -> np.ndarray:
+        return self.a[f"references/{model}/{what}"]
+
+    def target(self, model: str, what: str) -> np.ndarray:
+        return self.a[f"target/{model}/{what}"]
+
+    def figures(self, attack: str, label: str, scores: np.ndarray, truth: np.ndarray) -> None:
+        seed = derive_seed(self.s.seed, "bootstrap", attack, label)
+        result = attack_metrics(scores, truth, self.s.bootstrap, seed)
+        self.out.metrics.setdefault(attack, {})[label] = result.summary()
+        self.out.roc.setdefault(attack, {})[label] = {"fpr": result.fpr, "tpr": result.tpr}
+        self.out.arrays[f"scores/{attack}/{label}"] = np.asarray(scores, dtype=np.float64)
+
+    def attempt(self, attack: str, run: Callable[[], None]) -> None:
+        """Run one attack; a ValueError (too few references, one class only) skips it."""
+        try:
+            run()
+        except ValueError as err:
+            self.out.skipped[attack] = str(err)
+            for model in list(self.out.metrics.get(attack, {})):
+                self.out.arrays.pop(f"scores/{attack}/{model}", None)
+            self.out.metrics.pop(attack, None)
+            self.out.roc.pop(attack, None)
+
+    def run(self) -> CalibratedScores:
+        self.attempt("lira_offline", self.lira_offline)
+        self.attempt("rmia_offline", self.rmia_offline)
+        for attack in ("lira_offline", "rmia_offline"):
+            if attack in self.out.metrics:
+                self.out.arrays[f"side/{attack}"] = np.array("membership")
+        cols = online_columns(self.inside, self.s.global_variance)
+        if cols.any() and 0 < self.truth[cols].sum() < cols.sum():
+            self.out.arrays[f"{ONLINE_SIDE}/record_id"] = self.a["membership/record_id"][cols]
+            self.out.arrays[f"{ONLINE_SIDE}/member"] = self.truth[cols].astype(np.int8)
+            self.out.arrays[f"{ONLINE_SIDE}/client"] = self.a["membership/client"][cols]
+            self.attempt("lira_online", lambda: self.lira_online(cols))
+            self.attempt("rmia_online", lambda: self.rmia_online(cols))
+            for attack in ("lira_online", "rmia_online"):
+                if attack in self.out.metrics:
+                    self.out.arrays[f"side/{attack}"] = np.array(ONLINE_SIDE)
+        else:
+            self.out.skipped["lira_online"] = self.out.skipped["rmia_online"] = (
+                "no members and non-members with both IN and OUT references (online "
+                "[audit] with memorization canaries among the members gives them)"
+            )
+        if len(self.a["forgotten/record_id"]):
+            self.attempt("ulira", self.ulira)
+            self.attempt("client_lira", self.client_test)
+            self.attempt("forgetting", self.forgetting)
+        else:
+            for attack in ("ulira", "client_lira", "forgetting"):
+                self.out.skipped[attack] = "no forgotten candidate"
+        return self.out
+
+    # ---------------------------------------------------------------- membership
+    def stacked(self, what: str) -> np.ndarray:
+        """The references' originals, then their retrained models (offline references)."""
+        return np.concatenate([self.ref("original", what), self.ref(self.retrain, what)])
+
+    def lira_offline(self) -> None:
+        mask = np.concatenate([self.inside, self.retrain_in])
+        lira = LiRA(online=False, global_variance=self.s.global_variance)
+        lira.fit(self.stacked("membership_phi"), mask)
+        for model in self.targets:
+            scores = lira.score(self.target(model, "membership_phi"))
+            self.figures("lira_offline", model, scores, self.truth)
+
+    def rmia_offline(self) -> None:
+        mask = np.concatenate([self.inside, self.retrain_in])
+        rmia = RMIA(offline_a=self.s.rmia_a)
+        rmia.fit(self.stacked("membership_p"), self.stacked("population_p"), mask)
+        for model in self.targets:
+            scores = rmia.score(
+                self.target(model, "membership_p"), self.target(model, "population_p")
+            )
+            self.figures("rmia_offline", model, scores, self.truth)
+
+    def lira_online(self, cols: np.ndarray) -> None:
+        lira = LiRA(online=True, global_variance=self.s.global_variance)
+        lira.fit(self.ref("original", "membership_phi")[:, cols], self.inside[:, cols])
+        for model in self.targets:
+            scores = lira.score(self.target(model, "membership_phi")[cols])
+            self.figures("lira_online", model, scores, self.truth[cols])
+
+    def rmia_online(self, cols: np.ndarray) -> None:
+        rmia = RMIA(offline_a=None)
+        rmia.fit(
+            self.ref("original", "membership_p")[:, cols],
+            self.ref("original", "population_p"),
+            self.inside[:, cols],
+        )
+        for model in self.targets:
+            scores = rmia.score(
+                self.target(model, "membership_p")[cols], self.target(model, "population_p")
+            )
+            self.figures("rmia_online", model, scores, self.truth[cols])
+
+    # ---------------------------------------------------------------- unlearning
+    def methods(self) -> list[str]:
+        return [m for m in self.targets if m not in ("original", self.retrain)]
+
+    def ulira(self) -> None:
+        retrained = self.ref(self.retrain, "forgotten_phi")
+        ids = self.a["forgotten/record_id"]
+        for method in self.methods():
+            # A reference speaks about a record it trained on and then unlearned.
+            unlearned = np.where(self.forgotten_in, self.ref(method, "forgotten_phi"), np.nan)
+            need = 1 if self.s.global_variance else 2
+            cols = (~np.isnan(unlearned)).sum(axis=0) >= need
+            if not cols.any():
+                raise ValueError(
+                    f"no forgotten candidate was unlearned by {method} in {need} references"
+                )
+            ulira = ULiRA(global_variance=self.s.global_variance)
+            ulira.fit(unlearned[:, cols], retrained[:, cols])
+            positive = ulira.score(self.target(method, "forgotten_phi")[cols])
+            negative = ulira.score(self.target(self.retrain, "forgotten_phi")[cols])
+            scores = np.concatenate([positive, negative])
+            truth = np.concatenate([np.ones(cols.sum()), np.zeros(cols.sum())])
+            self.figures("ulira", method, scores, truth)
+            self.out.arrays[f"ulira/{method}/record_id"] = np.concatenate([ids[cols], ids[cols]])
+            self.out.arrays[f"ulira/{method}/unlearned"] = truth.astype(np.int8)
+            self.out.arrays["side/ulira"] = np.array("ulira")
+
+    def client_test(self) -> None:
+        phi = np.concatenate(
+            [self.ref("original", "forgotten_phi"), self.ref(self.retrain, "forgotten_phi")]
+        )
+        mask = np.concatenate([self.forgotten_in, np.zeros_like(self.forgotten_in)])
+        lira = LiRA(online=False, global_variance=self.s.global_variance).fit(phi, mask)
+        owners = self.a["forgotten/client"]
+        for model in self.targets:
+            clients, neglog_p = client_scores(
+                lira.score(self.target(model, "forgotten_phi")), owners, "fisher"
+            )
+            figures = {
+                f"neglog_p_client{int(c)}": float(v) for c, v in zip(clients, neglog_p, strict=True)
+            }
+            figures["neglog_p"] = float(np.mean(neglog_p))
+            figures["records"] = float(len(owners))
+            self.out.metrics.setdefault("client_lira", {})[model] = figures
+
+    def forgetting(self) -> None:
+        retrained = self.ref(self.retrain, "forgotten_phi")
+        cols = self.forgotten_in.all(axis=0)
+        if not cols.any():
+            raise ValueError("no forgotten candidate was trained on by every reference")
+        for method in self.methods():
+            outputs = self.ref(method, "forgotten_phi")
+            rows = np.isfinite(outputs).all(axis=1)
+            seed = derive_seed(self.s.seed, "forgetting", method) % 2**32
+            report = forgetting_report(
+                outputs[rows][:, cols],
+                retrained[:, cols],
+                coverage=self.s.coverage,
+                n_boot=max(self.s.bootstrap, 1),
+                seed=seed,
+            )
+            figures: dict[str, float] = {
+                "records": float(cols.sum()),
+                "method_seeds": float(report.method_seeds),
+                "retrained_models": float(report.retrained_models),
+            }
+            for name in ("outside", "klom", "challenge"):
+                estimate = getattr(report, name)
+                figures[name] = float("nan") if estimate is None else estimate.value
+                if self.s.bootstrap and estimate is not None:
+                    figures[f"{name}_ci_low"] = estimate.low
+                    figures[f"{name}_ci_high"] = estimate.high
+            self.out.metrics.setdefault("forgetting", {})[method] = figures
