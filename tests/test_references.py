@@ -86,7 +86,8 @@ def test_data_seed_minus_one_and_the_seed_itself_are_one_run(tmp_path: Path) -> 
 
 
 def test_new_keys_at_their_defaults_leave_the_config_hash_of_earlier_runs() -> None:
-    # Computed on main before data.seed, canary.inclusion_seed and [audit] existed.
+    # Computed on main before data.seed, canary.inclusion_seed, privacy.audit_* and [audit]
+    # existed.
     assert config_hash(ExperimentConfig()) == "9ec9f6dfa011bbb1"
     leaky = ExperimentConfig().with_overrides(
         ["data.dataset=digits", "attack.enabled=true", "seed=3"]

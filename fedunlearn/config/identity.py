@@ -48,7 +48,11 @@ MACHINE_KEYS = {
 time-outs, log verbosity and figures; they do not change a run's metrics."""
 
 
-ADDED_KEYS = {"data": {"seed": -1}, "canary": {"inclusion_seed": -1}}
+ADDED_KEYS = {
+    "data": {"seed": -1},
+    "canary": {"inclusion_seed": -1},
+    "privacy": {"audit_canaries": 0, "audit_beta": 0.05},
+}
 """Keys added after runs were first kept, with the value that does what runs did before
 them: at that value they are left out of :func:`config_hash` (as is an ``[audit]``
 without references), so folders of earlier runs stay complete."""
