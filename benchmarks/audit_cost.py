@@ -45,13 +45,18 @@ COMMON = [
 ]
 
 
-def timed(overrides: list[str]) -> float:
-    """Seconds of one whole run of the experiment with ``overrides``."""
+def timed(overrides: list[str], expect: str = "") -> float:
+    """Seconds of one whole run of the experiment with ``overrides``; it must have
+    produced the attack ``expect`` (a skipped audit would time nothing)."""
     with tempfile.TemporaryDirectory() as out:
         config = ExperimentConfig().with_overrides([*overrides, f"output.dir={out}"])
         started = time.perf_counter()
-        simulate(config, show_progress=False)
-        return time.perf_counter() - started
+        result = simulate(config, show_progress=False)
+        seconds = time.perf_counter() - started
+    attacks = result.metrics.attacks
+    if expect and (attacks is None or expect not in attacks.metrics):
+        raise RuntimeError(f"the run with {overrides[-1]} produced no {expect!r} figures")
+    return seconds
 
 
 def main() -> None:
@@ -64,11 +69,13 @@ def main() -> None:
     dp = [*base, "privacy.mode=local", "privacy.target_epsilon=8"]
 
     rows: list[tuple[str, float, float]] = []
+    timed(base)  # warm-up: imports, the world, first calls; not timed
     plain = timed(base)
     rows.append(("leakage audit, no references", plain, 1.0))
     for count in args.references:
-        seconds = timed([*base, f"audit.references={count}"])
+        seconds = timed([*base, f"audit.references={count}"], expect="lira_offline")
         rows.append((f"references = {count}", seconds, seconds / plain))
+    timed(dp)  # warm-up of the DP path
     private = timed(dp)
     rows.append(("local DP, no DP audit", private, 1.0))
     audited = timed([*dp, f"privacy.audit_canaries={args.canaries}"])
