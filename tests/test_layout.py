@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "fedunlearn"
 
 LAYERS = [
-    {"seeding", "plugins", "config"},
+    {"seeding", "plugins", "config", "archives"},
     {"data"},
     {"learning"},
     {"history"},

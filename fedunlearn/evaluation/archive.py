@@ -39,11 +39,11 @@ and on the retrained one, 0).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from fedunlearn.archives import read_archive, write_archive
 from fedunlearn.evaluation.candidates import MEMBERSHIP_ATTACKS, Candidates
 
 FORMAT = "fedunlearn.attack_scores/1"
@@ -106,21 +106,9 @@ def attack_arrays(
 
 def write_attack_scores(arrays: dict[str, np.ndarray], run_dir: Path) -> Path:
     """Write ``attack_scores.npz`` whole (a temporary file renamed); return its path."""
-    path = run_dir / FILE
-    tmp = path.with_name(f".{FILE}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_archive(Path(run_dir) / FILE, arrays)
 
 
 def read_attack_scores(path: str | Path) -> dict[str, np.ndarray]:
     """The archive's arrays by key (``path``: the file or the run folder holding it)."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / FILE
-    with np.load(file, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    if str(arrays.get("format")) != FORMAT:
-        raise ValueError(f"{file} is not a {FORMAT} archive")
-    return arrays
+    return read_archive(path, FILE, FORMAT)

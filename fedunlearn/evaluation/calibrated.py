@@ -61,13 +61,13 @@ What is scored (``attacks.json``, under the attack's name, by model):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from fedunlearn.archives import read_archive, write_archive
 from fedunlearn.attacks.calibrated import LiRA, ULiRA, client_scores
 from fedunlearn.attacks.forgetting import forgetting_report
 from fedunlearn.attacks.metrics import attack_metrics
@@ -127,24 +127,12 @@ class CalibratedScores:
 
 def write_references(arrays: dict[str, np.ndarray], run_dir: Path) -> Path:
     """Write ``references.npz`` whole (a temporary file renamed); return its path."""
-    path = run_dir / FILE
-    tmp = path.with_name(f".{FILE}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_archive(Path(run_dir) / FILE, arrays)
 
 
 def read_references(path: str | Path) -> dict[str, np.ndarray]:
     """The arrays of ``references.npz`` (``path``: the file or the run folder)."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / FILE
-    with np.load(file, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    if str(arrays.get("format")) != FORMAT:
-        raise ValueError(f"{file} is not a {FORMAT} archive")
-    return arrays
+    return read_archive(path, FILE, FORMAT)
 
 
 def online_columns(in_mask: np.ndarray, global_variance: bool) -> np.ndarray:

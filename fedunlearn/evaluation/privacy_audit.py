@@ -27,7 +27,6 @@ alone knows which canaries went in, scores every canary and runs
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from fedunlearn.archives import read_archive, write_archive
 from fedunlearn.attacks.access import FullAccess
 from fedunlearn.attacks.calibrated import logit_confidence
 from fedunlearn.attacks.dp_audit import OneRunAudit, one_run_audit
@@ -197,18 +197,9 @@ def run_dp_audit(
 
 def write_dp_audit(report: DPAuditReport, run_dir: Path) -> Path:
     """Write ``dp_audit.npz`` whole (a temporary file renamed); return its path."""
-    path = Path(run_dir) / FILE
-    tmp = path.with_name(f".{FILE}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **report.arrays())
-    os.replace(tmp, path)
-    return path
+    return write_archive(Path(run_dir) / FILE, report.arrays(), compress=False)
 
 
 def read_dp_audit(path: str | Path) -> dict[str, np.ndarray]:
     """Read ``dp_audit.npz`` (or the run folder that holds it)."""
-    file = Path(path)
-    if file.is_dir():
-        file = file / FILE
-    with np.load(file, allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    return read_archive(path, FILE)

@@ -11,13 +11,12 @@ never hold one).
 
 from __future__ import annotations
 
-import os
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
+from fedunlearn.archives import ArchiveError, read_archive, write_archive
 from fedunlearn.reporting.folder import RunFolderError
 
 FILE = "models.npz"
@@ -46,12 +45,7 @@ def write_models(models: Mapping[str, Mapping[str, np.ndarray]], run_dir: Path) 
             if "/" in name:
                 raise ValueError(f"parameter {name!r} of {label!r}: names must not hold '/'")
             arrays[f"{label}/{name}"] = np.asarray(value)
-    path = Path(run_dir) / FILE
-    tmp = path.with_name(f".{FILE}.tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-    os.replace(tmp, path)
-    return path
+    return write_archive(Path(run_dir) / FILE, arrays, compress=False)
 
 
 def read_models(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
@@ -71,18 +65,16 @@ def read_models(path: str | Path) -> dict[str, dict[str, np.ndarray]]:
             f"{file} does not exist: the run has no saved models (runs written before "
             f"{FILE} existed, or that stopped before the report, cannot be re-audited)"
         )
-    models: dict[str, dict[str, np.ndarray]] = {}
     try:
-        with np.load(file, allow_pickle=False) as archive:
-            for key in archive.files:
-                label, sep, name = key.rpartition("/")
-                if not sep or not label or not name:
-                    raise ModelsFileError(f"{file}: key {key!r} is not '<label>/<param>'")
-                models.setdefault(label, {})[name] = archive[key]
-    except ModelsFileError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise ModelsFileError(f"{file} is not a readable models archive: {err}") from err
+        arrays = read_archive(file, FILE)
+    except ArchiveError as err:
+        raise ModelsFileError(f"{err} (a models archive)") from err
+    models: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in arrays.items():
+        label, sep, name = key.rpartition("/")
+        if not sep or not label or not name:
+            raise ModelsFileError(f"{file}: key {key!r} is not '<label>/<param>'")
+        models.setdefault(label, {})[name] = value
     if not models:
         raise ModelsFileError(f"{file} holds no model")
     return models
