@@ -31,8 +31,10 @@ def reference_config(
 ) -> ExperimentConfig:
     """The config of reference federation ``index`` of ``config``.
 
-    Its seed is ``derive_seed(config.seed, "reference", index)``; ``data.seed`` is the
-    run's world seed (same split, partition and canaries); online
+    Its seed is ``derive_seed(world seed, "reference", index)`` and its ``data.seed``
+    the run's world seed (same split, partition and canaries): runs on one world that
+    differ only in their own seed have the same references (kept and reused:
+    :mod:`fedunlearn.run.reference_store`); online
     (``audit.online`` and memorization canaries) ``canary.inclusion_seed`` is
     ``derive_seed(world seed, "inclusion", index)``, so each reference plants its own
     random half of the canaries. It has no references, no leakage audit, no figures,
@@ -59,7 +61,7 @@ def reference_config(
     world = config.world_seed
     raw = config.to_dict()
     raw["name"] = f"{config.name}-reference{index}"
-    raw["seed"] = derive_seed(config.seed, "reference", index)
+    raw["seed"] = derive_seed(world, "reference", index)
     raw["data"]["seed"] = world
     canary = config.canary
     online = config.audit.online if online is None else online

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy.special import log_softmax
+from torch import nn
 
 from fedunlearn.attacks.access import FullAccess, ReleasedAccess
 from fedunlearn.attacks.calibrated import logit_confidence, logit_confidence_from_proba
@@ -41,9 +43,15 @@ from fedunlearn.run.context import ExperimentScope
 from fedunlearn.run.failures import Failures
 from fedunlearn.run.phases.prepare import Prepare
 from fedunlearn.run.phases.unlearn import Unlearn
-from fedunlearn.unlearning.requests import ForgetSet
+from fedunlearn.run.reference_store import ReferenceStore, TrainedReference
 
-__all__ = ["CalibrationRecords", "calibrated_attacks", "model_outputs", "train_reference"]
+__all__ = [
+    "CalibrationRecords",
+    "calibrated_attacks",
+    "model_outputs",
+    "reference_outputs",
+    "train_reference",
+]
 
 
 class CalibrationRecords:
@@ -124,19 +132,9 @@ def model_outputs(
     return out
 
 
-def _held(world: FederatedData, ids: np.ndarray, forgotten: ForgetSet) -> tuple[np.ndarray, ...]:
-    """(trained on by the original, by the retrained model, trained on and forgotten)
-    for each record id, in ``world`` with ``forgotten`` forgotten."""
-    held = owners(world, ids) >= 0
-    gone = np.isin(ids, forgotten_records(world, forgotten).ids)
-    return held, held & ~gone, held & gone
-
-
-def train_reference(
-    scope: ExperimentScope, index: int, records: CalibrationRecords, home: Path
-) -> dict[str, np.ndarray]:
-    """Train reference federation ``index`` of the run and ask its models about
-    ``records``.
+def train_reference(scope: ExperimentScope, index: int, home: Path) -> TrainedReference:
+    """Train reference federation ``index`` of the run: training, retraining without
+    the forgotten clients, the run's methods.
 
     Parameters
     ----------
@@ -145,18 +143,9 @@ def train_reference(
     index : int
         Which reference (its config: :func:`~fedunlearn.federation.references.
         reference_config`).
-    records : CalibrationRecords
-        The records every model is asked about.
     home : Path
         The reference's working folder (its history while it runs; errors of methods
         that failed in it stay there).
-
-    Returns
-    -------
-    dict of str to ndarray
-        ``in``, ``retrain_in`` (membership candidates), ``forgotten_in``, and
-        ``<model>/<output>`` for every model it produced (``original``, the retrained
-        one, every method that did not fail).
     """
     config = reference_config(scope.config, index)
     home.mkdir(parents=True, exist_ok=True)
@@ -171,14 +160,32 @@ def train_reference(
     components = resolve_components(config)
     unlearned = Unlearn(ExperimentScope(ctx, federation, config, components, Failures(home))).run()
     shutil.rmtree(home / "history", ignore_errors=True)
+    held = np.concatenate([np.asarray(c.ids, dtype=np.int64) for c in ctx.world.clients])
+    forgotten = forgotten_records(ctx.world, federation.forgotten).ids
+    return TrainedReference(dict(unlearned.final), held, np.asarray(forgotten, dtype=np.int64))
+
+
+def reference_outputs(
+    trained: TrainedReference,
+    records: CalibrationRecords,
+    config: ExperimentConfig,
+    new_model: Callable[[], nn.Module],
+) -> dict[str, np.ndarray]:
+    """What a trained reference federation says about ``records``.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``in``, ``retrain_in`` (membership candidates), ``forgotten_in``, and
+        ``<model>/<output>`` for every model it produced (``original``, the retrained
+        one, every method that did not fail).
+    """
     out: dict[str, np.ndarray] = {}
-    inside, retrain_in, _ = _held(ctx.world, records.membership.ids, federation.forgotten)
-    _, _, forgotten_in = _held(ctx.world, records.forgotten.ids, federation.forgotten)
+    inside, retrain_in, _ = trained.trained_on(records.membership.ids)
+    _, _, forgotten_in = trained.trained_on(records.forgotten.ids)
     out["in"], out["retrain_in"], out["forgotten_in"] = inside, retrain_in, forgotten_in
-    for label, arrays in unlearned.final.items():
-        for key, values in model_outputs(
-            FullAccess(ctx.new_model, arrays), records, config
-        ).items():
+    for label, arrays in trained.models.items():
+        for key, values in model_outputs(FullAccess(new_model, arrays), records, config).items():
             out[f"{label}/{key}"] = values
     return out
 
@@ -211,11 +218,20 @@ def calibrated_attacks(
     labels = list(leakage.released)
     if reference not in labels:
         raise ValueError(f"the retrained model {reference!r} was not released")
+    store = ReferenceStore.beside(run_dir)
     started = time.perf_counter()
-    outputs = []
+    outputs, reused = [], 0
     for index in range(count):
-        scope.ctx.progress.note(f"reference federation {index + 1}/{count}")
-        outputs.append(train_reference(scope, index, records, run_dir / "references" / f"{index}"))
+        reference_cfg = reference_config(config, index)
+        trained = store.load(reference_cfg)
+        if trained is None:
+            scope.ctx.progress.note(f"reference federation {index + 1}/{count}")
+            trained = train_reference(scope, index, run_dir / "references" / f"{index}")
+            store.save(reference_cfg, trained)
+        else:
+            reused += 1
+            scope.ctx.progress.note(f"reference federation {index + 1}/{count}: kept")
+        outputs.append(reference_outputs(trained, records, config, scope.ctx.new_model))
     seconds = time.perf_counter() - started
     arrays = records.arrays()
     arrays["format"] = np.array(FORMAT)
@@ -245,6 +261,7 @@ def calibrated_attacks(
         "references": float(count),
         "references_online": float(config.audit.online),
         "references_seconds": seconds,
+        "references_reused": float(reused),
     }
     return score_calibrated(arrays, settings), setup
 
