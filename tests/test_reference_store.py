@@ -26,6 +26,10 @@ def test_runs_of_one_world_differing_in_seed_have_the_same_references(tmp_path: 
     assert [config_hash(reference_config(a, k)) for k in range(2)] == [
         config_hash(reference_config(b, k)) for k in range(2)
     ]
+    # Options only the audit reads do not change them either.
+    d = small_config(tmp_path, *AUDITED, "seed=2", "data.seed=7", "attack.negatives=300")
+    d = d.with_overrides(["attack.bootstrap=0", "audit.coverage=0.9", "release.k=2"])
+    assert config_hash(reference_config(d, 1)) == config_hash(reference_config(a, 1))
     # Another world (the seed is the world seed when data.seed is unset): others.
     c = small_config(tmp_path, *AUDITED, "seed=1")
     assert config_hash(reference_config(c, 0)) != config_hash(reference_config(a, 0))

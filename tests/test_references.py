@@ -277,13 +277,21 @@ def test_lira_and_rmia_figures_follow_from_the_saved_files(audited: ExperimentRe
     member = refs["membership/member"]
     assert np.array_equal(scores["membership/record_id"], refs["membership/record_id"])
     inside = refs["references/in"].astype(bool)
-    out_mask = np.concatenate([inside, refs["references/retrain_in"].astype(bool)])
-
-    def both(what: str) -> np.ndarray:
-        return np.concatenate(
-            [refs[f"references/original/{what}"], refs[f"references/retrain/{what}"]]
-        )
-
+    # Offline: each model against OUT references of its own kind (the retrained model
+    # against the retrained references, with their own in-mask).
+    in_of = {
+        "original": inside,
+        "federaser": inside,
+        "retrain": refs["references/retrain_in"].astype(bool),
+    }
+    # Candidates with an OUT reference of every kind (3 references: some canaries are
+    # planted in all three originals and are left out of the offline side).
+    offline_cols = np.logical_and.reduce([(~m).sum(axis=0) >= 1 for m in in_of.values()])
+    assert 0 < offline_cols.sum() < len(member)
+    assert np.array_equal(
+        scores["membership_offline/record_id"], refs["membership/record_id"][offline_cols]
+    )
+    assert str(scores["side/lira_offline"]) == "membership_offline"
     online = (inside.sum(axis=0) >= 1) & ((~inside).sum(axis=0) >= 1)
     assert np.array_equal(
         scores["membership_online/record_id"], refs["membership/record_id"][online]
@@ -291,15 +299,20 @@ def test_lira_and_rmia_figures_follow_from_the_saved_files(audited: ExperimentRe
     for model in ("original", "federaser", "retrain"):
         phi, p = refs[f"target/{model}/membership_phi"], refs[f"target/{model}/membership_p"]
         pop = refs[f"target/{model}/population_p"]
+        own = offline_cols
         offline = (
             LiRA(online=False, global_variance=True)
-            .fit(both("membership_phi"), out_mask)
-            .score(phi)
+            .fit(refs[f"references/{model}/membership_phi"][:, own], in_of[model][:, own])
+            .score(phi[own])
         )
         rmia = (
             RMIA(offline_a=0.3)
-            .fit(both("membership_p"), both("population_p"), out_mask)
-            .score(p, pop)
+            .fit(
+                refs[f"references/{model}/membership_p"][:, own],
+                refs[f"references/{model}/population_p"],
+                in_of[model][:, own],
+            )
+            .score(p[own], pop)
         )
         lira = (
             LiRA(global_variance=True)
@@ -316,8 +329,8 @@ def test_lira_and_rmia_figures_follow_from_the_saved_files(audited: ExperimentRe
             .score(p[online], pop)
         )
         for attack, values, truth in (
-            ("lira_offline", offline, member),
-            ("rmia_offline", rmia, member),
+            ("lira_offline", offline, member[own]),
+            ("rmia_offline", rmia, member[own]),
             ("lira_online", lira, member[online]),
             ("rmia_online", rmia_on, member[online]),
         ):
@@ -380,10 +393,17 @@ def test_ulira_client_test_and_forgetting_follow_from_the_saved_files(
 def test_offline_attacks_take_a_thousand_negatives_beyond_the_canary_pool(
     tmp_path: Path,
 ) -> None:
-    run = _run(tmp_path, "audit.references=2", "attack.negatives=1000")
+    run = _run(tmp_path, "audit.references=2", "attack.negatives=1050")
     refs, figures = read_references(run.run_dir), _figures(run.run_dir)
-    assert figures["lira_offline"]["original"]["negatives"] == 1000
-    assert figures["rmia_offline"]["original"]["negatives"] == 1000
+    # Offline leaves out the candidates planted in both references' originals (no OUT
+    # reference of the original's kind): about a quarter of the pool of 100.
+    inside = refs["references/in"].astype(bool)
+    kept = (~inside).sum(axis=0) >= 1
+    negatives = int((refs["membership/member"][kept] == 0).sum())
+    assert 1000 <= negatives < 1050
+    for attack in ("lira_offline", "rmia_offline"):
+        assert figures[attack]["original"]["negatives"] == negatives
+        assert figures[attack]["original"]["lowest_fpr"] == pytest.approx(1 / negatives)
     assert figures["lira_offline"]["original"]["tpr_at_01pct"] is not None
     # Twins drawn beyond the pool of 100 are OUT of every reference: no online score.
     pool = refs["references/in"].any(axis=0)
@@ -423,8 +443,11 @@ def test_an_attack_the_references_cannot_fit_is_skipped_with_its_reason() -> Non
     scores = score_calibrated(arrays, CalibratedSettings(bootstrap=0))
     assert "IN and OUT references" in scores.skipped["lira_online"]
     assert "lira_online" not in scores.metrics and "side/lira_online" not in scores.arrays
-    # Offline: the retrained references are OUT for every candidate, so it stands.
-    assert set(scores.metrics["lira_offline"]) == {"original", "federaser", "retrain"}
+    # Offline: the original and its method have no OUT reference of their own kind
+    # (the retrained references do not stand in for them), so offline is skipped too.
+    for attack in ("lira_offline", "rmia_offline"):
+        assert "OUT reference(s) of every model" in scores.skipped[attack]
+        assert attack not in scores.metrics and f"side/{attack}" not in scores.arrays
     assert set(scores.metrics["forgetting"]) == {"federaser"}
     assert "outside_ci_low" not in scores.metrics["forgetting"]["federaser"]
 

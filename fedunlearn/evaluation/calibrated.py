@@ -40,9 +40,15 @@ key                                  shape       what
 
 What is scored (``attacks.json``, under the attack's name, by model):
 
-* ``lira_offline``, ``rmia_offline``: every membership candidate, on every model; OUT
-  references are every reference model that did not train on it: the references'
-  originals without it and every retrained reference (OUT for the forgotten records);
+* ``lira_offline``, ``rmia_offline``: every membership candidate, on every model,
+  against OUT references of the model's own kind (LiRA's reference models are trained
+  like the target): the references' originals that did not train on it for the
+  original, the retrained references that did not for the retrained model, the
+  method's seeds whose original did not for a method's model. Mixing kinds biases the
+  test where the kinds differ on a candidate (the forgotten canaries are OUT of every
+  retrained reference, fresh twins of every model). Candidates some model has too few
+  OUT references for are left out: the side is then ``membership_offline``
+  (``membership_offline/record_id``, ``/member``, ``/client``);
 * ``lira_online``, ``rmia_online``: the candidates with at least one IN and one OUT
   original among the references (online ``[audit]``: each memorization canary and twin
   is planted in about half of them; twins drawn beyond those never are, and are left
@@ -78,6 +84,7 @@ FORMAT = "fedunlearn.references/1"
 FILE = "references.npz"
 
 ONLINE_SIDE = "membership_online"
+OFFLINE_SIDE = "membership_offline"
 """Archive side of the online attacks: their own candidates (a subset of membership)."""
 
 
@@ -210,16 +217,10 @@ class _Scoring:
             self.out.roc.pop(attack, None)
 
     def run(self) -> CalibratedScores:
-        self.attempt("lira_offline", self.lira_offline)
-        self.attempt("rmia_offline", self.rmia_offline)
-        for attack in ("lira_offline", "rmia_offline"):
-            if attack in self.out.metrics:
-                self.out.arrays[f"side/{attack}"] = np.array("membership")
+        self.offline()
         cols = online_columns(self.inside, self.s.global_variance)
         if cols.any() and 0 < self.truth[cols].sum() < cols.sum():
-            self.out.arrays[f"{ONLINE_SIDE}/record_id"] = self.a["membership/record_id"][cols]
-            self.out.arrays[f"{ONLINE_SIDE}/member"] = self.truth[cols].astype(np.int8)
-            self.out.arrays[f"{ONLINE_SIDE}/client"] = self.a["membership/client"][cols]
+            self.side(ONLINE_SIDE, cols)
             self.attempt("lira_online", lambda: self.lira_online(cols))
             self.attempt("rmia_online", lambda: self.rmia_online(cols))
             for attack in ("lira_online", "rmia_online"):
@@ -239,28 +240,77 @@ class _Scoring:
                 self.out.skipped[attack] = "no forgotten candidate"
         return self.out
 
-    # ---------------------------------------------------------------- membership
-    def stacked(self, what: str) -> np.ndarray:
-        """The references' originals, then their retrained models (offline references)."""
-        return np.concatenate([self.ref("original", what), self.ref(self.retrain, what)])
-
-    def lira_offline(self) -> None:
-        mask = np.concatenate([self.inside, self.retrain_in])
-        lira = LiRA(online=False, global_variance=self.s.global_variance)
-        lira.fit(self.stacked("membership_phi"), mask)
-        for model in self.targets:
-            scores = lira.score(self.target(model, "membership_phi"))
-            self.figures("lira_offline", model, scores, self.truth)
-
-    def rmia_offline(self) -> None:
-        mask = np.concatenate([self.inside, self.retrain_in])
-        rmia = RMIA(offline_a=self.s.rmia_a)
-        rmia.fit(self.stacked("membership_p"), self.stacked("population_p"), mask)
-        for model in self.targets:
-            scores = rmia.score(
-                self.target(model, "membership_p"), self.target(model, "population_p")
+    def side(self, name: str, cols: np.ndarray) -> None:
+        """Candidates ``cols`` of the membership side as side ``name`` of the archive."""
+        for key in ("record_id", "member", "client"):
+            values = self.truth if key == "member" else self.a[f"membership/{key}"]
+            self.out.arrays[f"{name}/{key}"] = values[cols].astype(
+                np.int8 if key == "member" else np.int64
             )
-            self.figures("rmia_offline", model, scores, self.truth)
+
+    # ---------------------------------------------------------------- membership
+    def matched(self, model: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """The references' ``model`` (the target's own kind: originals for the original,
+        retrained models for the retrained one, the method's seeds for a method) on the
+        membership candidates, without the references in which it failed, and which of
+        them trained on each candidate (the retrained: ``retrain_in``; the others
+        ``in``: a method's model saw what its original saw)."""
+        scores = self.ref(model, what)
+        inside = self.retrain_in if model == self.retrain else self.inside
+        kept = ~np.isnan(scores).all(axis=1)
+        return scores[kept], inside[kept]
+
+    def offline(self) -> None:
+        """Offline LiRA and RMIA on every model against matched OUT references, on the
+        candidates every model has enough of them for (side ``membership``, or
+        ``membership_offline`` when some candidates lack them)."""
+        need = 1 if self.s.global_variance else 2
+        models, cols = [], np.ones(len(self.truth), dtype=bool)
+        for model in self.targets:
+            _, inside = self.matched(model, "membership_phi")
+            if not len(inside):
+                for attack in ("lira_offline", "rmia_offline"):
+                    self.out.skipped[f"{attack}/{model}"] = f"{model} failed in every reference"
+                continue
+            models.append(model)
+            cols &= (~inside).sum(axis=0) >= need
+        if not models or not cols.any() or not 0 < self.truth[cols].sum() < cols.sum():
+            self.out.skipped["lira_offline"] = self.out.skipped["rmia_offline"] = (
+                f"no members and non-members with {need} OUT reference(s) of every model"
+            )
+            return
+        side = "membership" if cols.all() else OFFLINE_SIDE
+        if not cols.all():
+            self.side(OFFLINE_SIDE, cols)
+        self.attempt("lira_offline", lambda: self.lira_offline(models, cols))
+        self.attempt("rmia_offline", lambda: self.rmia_offline(models, cols))
+        for attack in ("lira_offline", "rmia_offline"):
+            if attack in self.out.metrics:
+                self.out.arrays[f"side/{attack}"] = np.array(side)
+
+    def lira_offline(self, models: list[str], cols: np.ndarray) -> None:
+        for model in models:
+            phi, inside = self.matched(model, "membership_phi")
+            lira = LiRA(online=False, global_variance=self.s.global_variance)
+            lira.fit(phi[:, cols], inside[:, cols])
+            scores = lira.score(self.target(model, "membership_phi")[cols])
+            self.figures("lira_offline", model, scores, self.truth[cols])
+
+    def rmia_offline(self, models: list[str], cols: np.ndarray) -> None:
+        for model in models:
+            p, inside = self.matched(model, "membership_p")
+            population = self.matched_population(model)
+            rmia = RMIA(offline_a=self.s.rmia_a)
+            rmia.fit(p[:, cols], population, inside[:, cols])
+            scores = rmia.score(
+                self.target(model, "membership_p")[cols], self.target(model, "population_p")
+            )
+            self.figures("rmia_offline", model, scores, self.truth[cols])
+
+    def matched_population(self, model: str) -> np.ndarray:
+        """The matched references' probabilities on the population (as :meth:`matched`)."""
+        kept = ~np.isnan(self.ref(model, "membership_phi")).all(axis=1)
+        return self.ref(model, "population_p")[kept]
 
     def lira_online(self, cols: np.ndarray) -> None:
         lira = LiRA(online=True, global_variance=self.s.global_variance)

@@ -38,7 +38,9 @@ def reference_config(
     (``audit.online`` and memorization canaries) ``canary.inclusion_seed`` is
     ``derive_seed(world seed, "inclusion", index)``, so each reference plants its own
     random half of the canaries. It has no references, no leakage audit, no figures,
-    and keeps its history under its own folder (``history.path = ""``).
+    and keeps its history under its own folder (``history.path = ""``); its
+    ``[attack]``, ``[release]`` and ``[audit]`` options are the defaults (they change
+    nothing in training), so runs differing only in them share references.
 
     Parameters
     ----------
@@ -65,11 +67,12 @@ def reference_config(
     raw["data"]["seed"] = world
     canary = config.canary
     online = config.audit.online if online is None else online
-    raw["audit"]["online"] = online
     if online and canary.enabled and canary.memorization > 0:
         raw["canary"]["inclusion_seed"] = derive_seed(world, "inclusion", index)
-    raw["audit"]["references"] = 0
-    raw["attack"]["enabled"] = False
+    # What only the audit reads (attack, release, audit options) is left at its
+    # defaults: runs that differ in those alone share their references.
+    raw["attack"], raw["release"] = {"enabled": False}, {}
+    raw["audit"] = {"references": 0, "online": online}
     raw["output"]["figures"] = False
     raw["output"]["run_dir"] = ""
     raw["history"]["path"] = ""
