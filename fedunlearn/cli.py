@@ -23,15 +23,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+# Light imports only: torch, Flower and scikit-learn are imported where a command needs
+# them (``fedunlearn run`` imports them while Ray starts: apps/ray_start.py).
 from fedunlearn.config.experiment import ExperimentConfig, describe
-from fedunlearn.config.options import ConfigError
-from fedunlearn.data.datasets import DataError
-from fedunlearn.data.partition import PartitionError
-from fedunlearn.history import HistoryError
-from fedunlearn.plugins import PluginError
-from fedunlearn.reporting.folder import RunFolderError
-from fedunlearn.studies.report import ReportError
-from fedunlearn.studies.sweep import SweepBusyError
 
 
 def _load(path: str | None, overrides: list[str]) -> ExperimentConfig:
@@ -53,19 +47,29 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
-INPUT_ERRORS = (
-    ConfigError,
-    FileNotFoundError,
-    FileExistsError,
-    ReportError,
-    DataError,
-    PartitionError,
-    PluginError,
-    HistoryError,
-    SweepBusyError,
-    RunFolderError,
-)
-"""Errors that mean the input is wrong (a key, a file, a plugin, the data): exit 2."""
+def input_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean the input is wrong (a key, a file, a plugin, the data): exit 2."""
+    from fedunlearn.config.options import ConfigError
+    from fedunlearn.data.datasets import DataError
+    from fedunlearn.data.partition import PartitionError
+    from fedunlearn.history import HistoryError
+    from fedunlearn.plugins import PluginError
+    from fedunlearn.reporting.folder import RunFolderError
+    from fedunlearn.studies.report import ReportError
+    from fedunlearn.studies.sweep import SweepBusyError
+
+    return (
+        ConfigError,
+        FileNotFoundError,
+        FileExistsError,
+        ReportError,
+        DataError,
+        PartitionError,
+        PluginError,
+        HistoryError,
+        SweepBusyError,
+        RunFolderError,
+    )
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -155,13 +159,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     previous = _stop_on_sigterm()
     try:
-        return _dispatch(args)
-    except INPUT_ERRORS as err:
-        if args.debug:
-            raise
-        # escape(): "[section]" in a message is text, not rich markup.
-        console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
-        return 2
+        try:
+            return _dispatch(args)
+        except Exception as err:
+            if not isinstance(err, input_errors()):
+                raise
+            if args.debug:
+                raise
+            # escape(): "[section]" in a message is text, not rich markup.
+            console.print(f"[red]error:[/] {escape(str(err))}", highlight=False)
+            return 2
     except KeyboardInterrupt:
         from fedunlearn.run.experiment import interrupt
 
@@ -226,6 +233,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else None
         compare(config, args.seeds, out_dir=out, show_progress=not args.quiet)
         return 0
+    from fedunlearn.apps.ray_start import start_ray_while_importing
+
+    start_ray_while_importing(config, ["fedunlearn.apps.simulation"])
     from fedunlearn.apps.simulation import simulate
 
     result = simulate(config, show_progress=not args.quiet)

@@ -9,7 +9,6 @@ a future Flower release changes one function.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.apps.client_app import build_client_app
+from fedunlearn.apps.ray_start import ray_init_args
 from fedunlearn.apps.server_app import build_server_app
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.tagged_grid import TaggedGrid
@@ -129,20 +129,7 @@ def _run_ray(
     level = flwr_logger.level
     if not verbose:
         flwr_logger.setLevel(logging.ERROR)
-        os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    # Ray starts its workers at nice 15 (to keep its own daemons responsive): beside any
-    # other job the clients then starve (3.5% of a core each, measured). Clients are the
-    # work here, so they run at the same priority as everything else.
-    os.environ.setdefault("RAY_worker_niceness", "0")
-    init_args: dict[str, object] = {
-        "logging_level": "INFO" if verbose else "ERROR",
-        "log_to_driver": verbose,
-        "include_dashboard": False,
-    }
-    if not os.environ.get("RAY_ADDRESS"):
-        # A new local cluster: without this, ray.init reads /tmp/ray/ray_current_cluster,
-        # and after a cluster that was killed (not stopped) it waits forever on it.
-        init_args["address"] = "local"
+    init_args = ray_init_args(config)
     backend_config = {
         "client_resources": {"num_cpus": config.simulation.client_cpus, "num_gpus": 0.0},
         "init_args": init_args,
