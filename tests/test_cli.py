@@ -95,3 +95,22 @@ def test_usage_errors_exit_with_argparse_code(command: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--no-such-flag"])
     assert exit_info.value.code == 2
+
+
+def test_the_console_script_exits_with_mains_code_and_its_output_flushed(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    path = write_config(tmp_path)
+    command = [sys.executable, "-m", "fedunlearn.cli", "check", str(path)]
+    ok = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and f"{path}: valid" in ok.stdout
+    bad = subprocess.run(
+        [*command[:-1], "--set", "training.rounds=0", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "training.rounds" in bad.stderr
