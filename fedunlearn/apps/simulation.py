@@ -19,7 +19,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.apps.client_app import build_client_app
-from fedunlearn.apps.ray_start import ray_init_args
+from fedunlearn.apps.ray_start import ray_init_args, start_ray
 from fedunlearn.apps.server_app import build_server_app
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.tagged_grid import TaggedGrid
@@ -129,12 +129,12 @@ def _run_ray(
     level = flwr_logger.level
     if not verbose:
         flwr_logger.setLevel(logging.ERROR)
-    init_args = ray_init_args(config)
     backend_config = {
         "client_resources": {"num_cpus": config.simulation.client_cpus, "num_gpus": 0.0},
-        "init_args": init_args,
+        "init_args": ray_init_args(config),  # used only if Ray stopped in between
     }
     try:
+        start_ray(config)  # with the workers' warm-up hook; Flower then uses this Ray
         with warnings.catch_warnings():
             if not verbose:
                 warnings.simplefilter("ignore")
