@@ -189,7 +189,19 @@ def attack_roc_figure(
 def log_roc_axes(ax: Any, title: str, floor: float, bottom: float) -> None:
     """Dress a ROC panel on log-log axes: the chance line dotted, the lowest resolved
     FPR ``floor`` dashed, both axes from below ``floor`` (or the lowest TPR drawn,
-    ``bottom``) to 1, the legend. Shared by the run's and the study's ROC figures."""
+    ``bottom``) to 1, the legend. Shared by the run's and the study's ROC figures.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        The panel, its curves drawn.
+    title : str
+        The panel's title (the attack).
+    floor : float
+        The lowest FPR resolved (the x-axis starts below it).
+    bottom : float
+        The lowest TPR drawn (the y-axis starts below it or ``floor``).
+    """
     ax.plot([floor, 1], [floor, 1], "k:", linewidth=1, label="chance")
     ax.axvline(floor, color="#999999", linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
