@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fedunlearn.attacks.attacker import AttackSettings, CandidateView
+from fedunlearn.attacks.metrics import attack_metrics
 from fedunlearn.attacks.wire import decode_query, encode_query
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.world import FederatedData, federated_data
@@ -19,7 +20,12 @@ from fedunlearn.evaluation.candidates import (
     build_candidates,
     split_held_out,
 )
-from fedunlearn.evaluation.leakage import client_ranking_metrics, score_report, settings_of
+from fedunlearn.evaluation.leakage import (
+    LeakageReport,
+    client_ranking_metrics,
+    score_report,
+    settings_of,
+)
 from fedunlearn.unlearning.requests import ForgetSet
 
 # ---------------------------------------------------------------- client ranking
@@ -268,3 +274,21 @@ def test_the_client_attacker_query_carries_no_truth(
     ):
         np.testing.assert_array_equal(sent[0], got[0])
         np.testing.assert_array_equal(sent[1], got[1])
+
+
+def test_table_columns_carry_the_tpr_intervals_and_the_lowest_fpr() -> None:
+    truth = np.r_[np.ones(20), np.zeros(200)]
+    scores = np.random.default_rng(0).normal(size=truth.size) + truth
+    figures = attack_metrics(scores, truth, resamples=30, seed=0).summary()
+    report = LeakageReport(
+        {"mia_baseline": {"federaser": figures}, "lira_offline": {"federaser": figures}}, {}, {}
+    )
+    columns = report.columns_for("federaser", "retrain")
+    for prefix in ("mia", "lira_offline"):
+        # 200 negatives resolve 1% FPR (an interval), not 0.1% (NaN, as the figure).
+        assert columns[f"{prefix}_tpr_at_1pct_ci_low"] == figures["tpr_at_1pct_ci_low"]
+        assert columns[f"{prefix}_tpr_at_1pct_ci_high"] == figures["tpr_at_1pct_ci_high"]
+        assert math.isnan(columns[f"{prefix}_tpr_at_01pct_ci_low"])
+        assert columns[f"{prefix}_lowest_fpr"] == pytest.approx(1 / 200)
+        # The old column names stay.
+        assert columns[f"{prefix}_auc_ci_low"] == figures["auc_ci_low"]

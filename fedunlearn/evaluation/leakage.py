@@ -64,10 +64,15 @@ COLUMN_FIGURES = (
     "auc_ci_high",
     "advantage",
     "tpr_at_1pct",
+    "tpr_at_1pct_ci_low",
+    "tpr_at_1pct_ci_high",
     "tpr_at_01pct",
+    "tpr_at_01pct_ci_low",
+    "tpr_at_01pct_ci_high",
     "lowest_fpr",
 )
-"""Figures of a method's model that go to the sweep's table, as ``<attack>_<figure>``."""
+"""Figures of a method's model that go to the sweep's table, as ``<attack>_<figure>``
+(the intervals are bootstrap intervals, NaN where the negatives cannot resolve the FPR)."""
 
 COLUMN_NAMES = {"mia_baseline": "mia", "mia_gap": "gap", "deletion_records": "deletion"}
 """Short names of the attacks in table columns."""
@@ -77,7 +82,20 @@ OTHER_COLUMNS = ("client_top1", "released_accuracy")
 CALIBRATED_ATTACKS = ("lira_online", "lira_offline", "rmia_online", "rmia_offline", "ulira")
 """Calibrated attacks (``[audit]``) whose figures go to the table too."""
 
-CALIBRATED_FIGURES = ("auc", "auc_ci_low", "auc_ci_high", "tpr_at_1pct", "tpr_at_01pct")
+CALIBRATED_FIGURES = (
+    "auc",
+    "auc_ci_low",
+    "auc_ci_high",
+    "tpr_at_1pct",
+    "tpr_at_1pct_ci_low",
+    "tpr_at_1pct_ci_high",
+    "tpr_at_01pct",
+    "tpr_at_01pct_ci_low",
+    "tpr_at_01pct_ci_high",
+    "lowest_fpr",
+)
+"""Figures of a calibrated attack that go to the table, as ``<attack>_<figure>``; the
+``lowest_fpr`` says which TPR columns the run could resolve."""
 
 
 def is_leakage_column(column: str) -> bool:

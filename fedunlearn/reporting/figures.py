@@ -181,19 +181,38 @@ def attack_roc_figure(
             bottom = min(bottom, float(tpr[tpr > 0].min(initial=1.0)))
             auc = with_interval(figures, "auc", "{:.2f}")
             ax.plot(fpr[shown], tpr[shown], label=f"{label} (AUC {auc})")
-        ax.plot([floor, 1], [floor, 1], "k:", linewidth=1, label="chance")
-        ax.axvline(floor, color="#999999", linestyle="--", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(floor / 1.5, 1.05)
-        ax.set_ylim(min(floor, bottom) / 1.5, 1.05)
-        ax.set_title(attack)
-        ax.set_xlabel(f"false positive rate (log; lowest resolved {100 * floor:.3g}%)")
-        ax.set_ylabel("true positive rate (log)")
-        ax.legend(fontsize=7, loc="lower right")
-        ax.grid(alpha=0.3, which="both")
+        log_roc_axes(ax, attack, floor, bottom)
     fig.tight_layout()
     return fig
+
+
+def log_roc_axes(ax: Any, title: str, floor: float, bottom: float) -> None:
+    """Dress a ROC panel on log-log axes: the chance line dotted, the lowest resolved
+    FPR ``floor`` dashed, both axes from below ``floor`` (or the lowest TPR drawn,
+    ``bottom``) to 1, the legend. Shared by the run's and the study's ROC figures.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        The panel, its curves drawn.
+    title : str
+        The panel's title (the attack).
+    floor : float
+        The lowest FPR resolved (the x-axis starts below it).
+    bottom : float
+        The lowest TPR drawn (the y-axis starts below it or ``floor``).
+    """
+    ax.plot([floor, 1], [floor, 1], "k:", linewidth=1, label="chance")
+    ax.axvline(floor, color="#999999", linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(floor / 1.5, 1.05)
+    ax.set_ylim(min(floor, bottom) / 1.5, 1.05)
+    ax.set_title(title)
+    ax.set_xlabel(f"false positive rate (log; lowest resolved {100 * floor:.3g}%)")
+    ax.set_ylabel("true positive rate (log)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, which="both")
 
 
 def plot_attack_roc(

@@ -3,13 +3,16 @@
 Reads ``results.csv`` (one row per run and method) and writes into the same folder:
 
 * ``report.md``: for every parameter combination and method, the main metrics as
-  mean ± std over seeds; the figures below, embedded;
+  mean ± std over seeds; when the runs have calibrated attacks (``[audit]``), the
+  sections "Calibrated attacks" and "Distance to the retrain ensemble"
+  (:mod:`.audit_report`); the figures below, embedded;
 * ``report_<metric>.png``: each metric against each swept numeric parameter, one line
   per method (error bars: std over seeds), the reference dashed;
 * ``report_tradeoff.png``: privacy (or the first swept parameter) against forgetting,
   coloured by clean accuracy;
 * ``report_roc.png`` (one swept combination) or ``report_roc_<n>.png`` (one per
-  combination): ROC curves of the attacks, where attacks ran, averaged over seeds.
+  combination): ROC curves of the attacks, where attacks ran, averaged over seeds on
+  log-log axes from the lowest resolvable FPR.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fedunlearn.studies.audit_report import calibrated_section, distance_section
+from fedunlearn.studies.roc import plot_roc
 
 METRICS = (
     ("clean_accuracy", "clean accuracy"),
@@ -150,7 +156,9 @@ def write_report(folder: str | Path) -> Path:
     for figure in [*figures, tradeoff]:
         if figure is not None:
             lines += [f"![{figure.stem}]({figure.name})", ""]
-    for label, figure in plot_roc(folder, rows, params):
+    lines += calibrated_section(folder, rows, params, _setting)
+    lines += distance_section(folder, rows, params, _setting)
+    for label, figure in plot_roc(folder, rows, params, _setting):
         lines += [f"ROC curves, {label}:", "", f"![{figure.stem}]({figure.name})", ""]
     path = folder / "report.md"
     path.write_text("\n".join(lines))
@@ -277,66 +285,6 @@ def plot_tradeoff(rows: list[dict[str, Any]], params: list[str], folder: Path) -
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def _combination(key: tuple, params: list[str]) -> str:
-    if not params:
-        return "all runs"
-    return ", ".join(f"{p} = {v}" for p, v in zip(params, key, strict=True))
-
-
-def plot_roc(folder: Path, rows: list[dict[str, Any]], params: list[str]) -> list[tuple[str, Path]]:
-    """ROC curves from the complete runs' ``attacks.json`` files: one figure per
-    combination of swept parameters (curves of different settings, e.g. release modes,
-    are never averaged together), one panel per attack, each curve averaged over seeds.
-    Returns (combination, figure) pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    combination: dict[str, tuple] = {}
-    for row in rows:
-        combination.setdefault(str(row["run_id"]), tuple(_setting(row, p) for p in params))
-    # combination -> attack -> model -> curves (one per run, i.e. per seed)
-    curves: dict[tuple, dict[str, dict[str, list[tuple[list[float], list[float]]]]]] = {}
-    for run_id, key in sorted(combination.items()):
-        file = folder / "runs" / run_id / "attacks.json"
-        if not file.is_file():
-            continue
-        data = json.loads(file.read_text())
-        for attack, by_model in data.get("roc", {}).items():
-            for model, curve in by_model.items():
-                curves.setdefault(key, {}).setdefault(attack, {}).setdefault(model, []).append(
-                    (curve["fpr"], curve["tpr"])
-                )
-    for stale in folder.glob("report_roc*.png"):
-        stale.unlink()
-    out: list[tuple[str, Path]] = []
-    grid = np.linspace(0, 1, 101)
-    ordered = sorted(curves.items(), key=lambda kv: tuple(map(str, kv[0])))
-    for n, (key, by_attack) in enumerate(ordered, start=1):
-        label = _combination(key, params)
-        fig, axes = plt.subplots(
-            1, len(by_attack), figsize=(5 * len(by_attack), 4.8), squeeze=False
-        )
-        for ax, (attack, by_model) in zip(axes[0], sorted(by_attack.items()), strict=True):
-            for model, runs in sorted(by_model.items()):
-                tprs = np.mean([np.interp(grid, f, t) for f, t in runs], axis=0)
-                seeds = "seed" if len(runs) == 1 else "seeds"
-                ax.plot(grid, tprs, label=f"{model} ({len(runs)} {seeds})")
-            ax.plot([0, 1], [0, 1], "k:", linewidth=1)
-            ax.set_title(attack)
-            ax.set_xlabel("false positive rate")
-            ax.set_ylabel("true positive rate")
-            ax.legend(fontsize=7)
-        fig.suptitle(f"ROC: {label}", fontsize=10)
-        fig.tight_layout()
-        path = folder / ("report_roc.png" if len(ordered) == 1 else f"report_roc_{n}.png")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        out.append((label, path))
-    return out
 
 
 THREAT_COLUMNS = (
