@@ -24,18 +24,7 @@ import time
 
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.config.experiment import ExperimentConfig
-
-SMALL = [
-    "data.dataset=digits",
-    "federation.num_clients=4",
-    "model.name=mlp",
-    "model.hidden=32",
-    "training.rounds=4",
-    "training.local_epochs=1",
-    "training.learning_rate=0.05",
-    "canary.trigger_size=2",
-]
-"""The tests' small experiment (``tests/conftest.py: small_config``)."""
+from fedunlearn.config.presets import SMALL_DIGITS
 
 COMMON = [
     "simulation.backend=inline",
@@ -65,7 +54,7 @@ def main() -> None:
     parser.add_argument("--canaries", type=int, default=500)
     parser.add_argument("--scenario", choices=("small", "default"), default="small")
     args = parser.parse_args()
-    base = [*(SMALL if args.scenario == "small" else []), *COMMON]
+    base = [*(SMALL_DIGITS if args.scenario == "small" else []), *COMMON]
     dp = [*base, "privacy.mode=local", "privacy.target_epsilon=8"]
 
     rows: list[tuple[str, float, float]] = []

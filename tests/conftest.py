@@ -8,6 +8,7 @@ import pytest
 from flwr.supercore.task_identity import TaskIdentity
 
 from fedunlearn.config.experiment import ExperimentConfig
+from fedunlearn.config.presets import SMALL_DIGITS
 from fedunlearn.run.experiment import ExperimentResult
 
 
@@ -23,14 +24,7 @@ def small_config(tmp_path: Path, *overrides: str) -> ExperimentConfig:
     """A tiny experiment on scikit-learn's digits: 4 clients, 4 rounds, an MLP."""
     base = [
         "name=small",
-        "data.dataset=digits",
-        "federation.num_clients=4",
-        "model.name=mlp",
-        "model.hidden=32",
-        "training.rounds=4",
-        "training.local_epochs=1",
-        "training.learning_rate=0.05",
-        "canary.trigger_size=2",
+        *SMALL_DIGITS,
         "simulation.backend=inline",
         f"output.dir={tmp_path / 'results'}",
     ]
