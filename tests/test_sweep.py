@@ -146,6 +146,25 @@ def test_sweep_runs_resumes_and_redoes_partial_runs(tmp_path: Path) -> None:
     assert third.ran == [] and len(third.skipped) == 4
 
 
+def test_a_partial_runs_rows_stay_in_the_table_with_the_failure(tmp_path: Path) -> None:
+    text = SWEEP.replace(
+        'methods = ["federaser"]',
+        'methods = ["federaser", "tests.methods:Broken"]',
+    ).replace("seeds = [0, 1]", "seeds = [0]")
+    sweep = Sweep.from_toml(write_sweep(tmp_path, text))
+    result = run_sweep(sweep)
+    assert len(result.ran) == 2
+    assert all(run.finished() == "partial" for run in sweep.plan())
+    assert not any(run.is_complete() for run in sweep.plan())  # the sweep redoes them
+    with open(tmp_path / "out" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    # What finished is reported; the method that raised has no model, so no row (a
+    # method whose model collapsed keeps its row, its failure in "error").
+    assert len(rows) == 6 and {r["run_status"] for r in rows} == {"partial"}
+    assert {r["method"] for r in rows} == {"federaser", "retrain", "original"}
+    assert all(r["error"] == "" for r in rows)
+
+
 def test_shared_training_gives_the_same_metrics_as_separate_runs(tmp_path: Path) -> None:
     from fedunlearn.apps.simulation import simulate
 

@@ -64,13 +64,23 @@ class PlannedRun:
     def is_complete(self) -> bool:
         """Whether this run's folder holds a complete result for the same parameters and
         the same resolved config (an edited base experiment makes every run stale)."""
+        return self.finished() == "complete"
+
+    def finished(self) -> str | None:
+        """``complete`` or ``partial`` (finished, a part failed: a method that
+        collapsed, say) when this run's folder holds that result for the same
+        parameters and resolved config; None otherwise. A sweep redoes partial runs;
+        its table still reports them, with the failure."""
         try:
             status = RunMetrics.load(self.run_dir).status
             params = json.loads((self.run_dir / "params.json").read_text())
         except (OSError, ValueError, KeyError, TypeError):
-            return False
-        if status != "complete":
-            return False
+            return None
+        if status not in ("complete", "partial"):
+            return None
+        return status if self._same_config(params) else None
+
+    def _same_config(self, params: dict[str, Any]) -> bool:
         if "config_hash" not in params:
             # Written before config hashes were kept: hash the config the run stored.
             try:

@@ -215,12 +215,14 @@ def _run_simulation(
 
 
 def collect_rows(runs: list[PlannedRun]) -> list[dict[str, Any]]:
-    """The tidy table: one row per complete run and model (each method, the reference,
-    the original; the reference's and original's figures also as ``reference_*`` and
-    ``original_*`` columns of every row)."""
+    """The tidy table: one row per finished run (complete, or partial: a part failed)
+    and model (each method, the reference, the original; the reference's and original's
+    figures also as ``reference_*`` and ``original_*`` columns of every row), with the
+    run's status and the model's failure, if any (``run_status``, ``error``)."""
     rows = []
     for run in runs:
-        if not run.is_complete():
+        status = run.finished()
+        if status is None:
             continue
         metrics = RunMetrics.load(run.run_dir)
         by_model = {r["model"]: r for r in comparison_rows(metrics)}
@@ -243,6 +245,9 @@ def collect_rows(runs: list[PlannedRun]) -> list[dict[str, Any]]:
                         {f"{prefix}_{k}": v for k, v in by_model[other].items() if k != "model"}
                     )
             row.update(extra_metrics(metrics, method))
+            # A partial run's rows stand (what finished is kept); the failure says why.
+            row["run_status"] = status
+            row["error"] = str(metrics.errors.get(method, ""))
             rows.append(row)
     return rows
 
