@@ -82,18 +82,7 @@ OTHER_COLUMNS = ("client_top1", "released_accuracy")
 CALIBRATED_ATTACKS = ("lira_online", "lira_offline", "rmia_online", "rmia_offline", "ulira")
 """Calibrated attacks (``[audit]``) whose figures go to the table too."""
 
-CALIBRATED_FIGURES = (
-    "auc",
-    "auc_ci_low",
-    "auc_ci_high",
-    "tpr_at_1pct",
-    "tpr_at_1pct_ci_low",
-    "tpr_at_1pct_ci_high",
-    "tpr_at_01pct",
-    "tpr_at_01pct_ci_low",
-    "tpr_at_01pct_ci_high",
-    "lowest_fpr",
-)
+CALIBRATED_FIGURES = tuple(f for f in COLUMN_FIGURES if f != "advantage")
 """Figures of a calibrated attack that go to the table, as ``<attack>_<figure>``; the
 ``lowest_fpr`` says which TPR columns the run could resolve."""
 

@@ -102,12 +102,13 @@ class ReferenceStore:
     def load(self, config: ExperimentConfig) -> TrainedReference | None:
         """The kept reference with config ``config``, or None (never trained, or its
         file is unreadable: it is trained again)."""
-        path = self.path(config)
+        digest = config_hash(config)
+        path = self.folder / f"{digest}.npz"
         if not path.is_file():
             return None
         try:
             arrays = read_archive(path, path.name, FORMAT)
-            if str(arrays["config_hash"]) != config_hash(config):
+            if str(arrays["config_hash"]) != digest:
                 raise ArchiveError(f"{path} holds another config's reference")
             labels = [str(label) for label in arrays["labels"]]
             models: dict[str, Arrays] = {label: {} for label in labels}
@@ -126,10 +127,11 @@ class ReferenceStore:
     def save(self, config: ExperimentConfig, trained: TrainedReference) -> Path:
         """Keep ``trained``, the reference federation with config ``config``."""
         self.folder.mkdir(parents=True, exist_ok=True)
+        digest = config_hash(config)
         labels = list(trained.models)
         arrays: dict[str, np.ndarray] = {
             "format": np.array(FORMAT),
-            "config_hash": np.array(config_hash(config)),
+            "config_hash": np.array(digest),
             "config": np.array(config.to_toml()),
             "labels": np.array(labels),
             "held/record_id": np.asarray(trained.held, dtype=np.int64),
@@ -138,4 +140,4 @@ class ReferenceStore:
         for j, label in enumerate(labels):
             for name, weights in trained.models[label].items():
                 arrays[f"model/{j}/{name}"] = np.asarray(weights)
-        return write_archive(self.path(config), arrays, compress=False)
+        return write_archive(self.folder / f"{digest}.npz", arrays, compress=False)

@@ -132,7 +132,9 @@ def model_outputs(
     return out
 
 
-def train_reference(scope: ExperimentScope, index: int, home: Path) -> TrainedReference:
+def train_reference(
+    scope: ExperimentScope, index: int, config: ExperimentConfig, home: Path
+) -> TrainedReference:
     """Train reference federation ``index`` of the run: training, retraining without
     the forgotten clients, the run's methods.
 
@@ -141,13 +143,13 @@ def train_reference(scope: ExperimentScope, index: int, home: Path) -> TrainedRe
     scope : ExperimentScope
         The run (its config, and the grid its clients answer on).
     index : int
-        Which reference (its config: :func:`~fedunlearn.federation.references.
-        reference_config`).
+        Which reference (its messages' tag).
+    config : ExperimentConfig
+        Its config, ``reference_config(scope.config, index)``.
     home : Path
         The reference's working folder (its history while it runs; errors of methods
         that failed in it stay there).
     """
-    config = reference_config(scope.config, index)
     home.mkdir(parents=True, exist_ok=True)
     grid = reference_grid(scope.ctx.grid, index, config.audit.online)
     # Imported here: the run's experiment module imports the attack phase, which
@@ -226,7 +228,8 @@ def calibrated_attacks(
         trained = store.load(reference_cfg)
         if trained is None:
             scope.ctx.progress.note(f"reference federation {index + 1}/{count}")
-            trained = train_reference(scope, index, run_dir / "references" / f"{index}")
+            home = run_dir / "references" / f"{index}"
+            trained = train_reference(scope, index, reference_cfg, home)
             store.save(reference_cfg, trained)
         else:
             reused += 1

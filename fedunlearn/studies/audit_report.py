@@ -20,28 +20,34 @@ from typing import Any
 import numpy as np
 
 from fedunlearn.attacks.bootstrap import TOLERANCE
+from fedunlearn.evaluation.leakage import COLUMN_NAMES
 
 MEMBERSHIP_ATTACKS = (
-    ("mia_baseline", "mia", "loss threshold (baseline)"),
-    ("lira_online", "lira_online", "LiRA online"),
-    ("lira_offline", "lira_offline", "LiRA offline"),
-    ("rmia_online", "rmia_online", "RMIA online"),
-    ("rmia_offline", "rmia_offline", "RMIA offline"),
+    ("mia_baseline", "loss threshold (baseline)"),
+    ("lira_online", "LiRA online"),
+    ("lira_offline", "LiRA offline"),
+    ("rmia_online", "RMIA online"),
+    ("rmia_offline", "RMIA offline"),
 )
-"""Membership attacks of the section: name in ``attacks.json``, column prefix in
-``results.csv``, name in the report."""
+"""Membership attacks of the section: name in ``attacks.json``, name in the report
+(their ``results.csv`` columns: :func:`_column_prefix`)."""
 
 TPR_TARGETS = (("tpr_at_1pct", 0.01, "TPR@1%FPR"), ("tpr_at_01pct", 0.001, "TPR@0.1%FPR"))
 """Low-FPR figures of the section: figure, its FPR, header."""
 
 DISTANCE_FIGURES = (
-    ("ulira", "auc", "ulira", "U-LiRA AUC"),
-    ("forgetting", "outside", "forgetting", "outside fraction"),
-    ("forgetting", "klom", "forgetting", "KLoM"),
-    ("forgetting", "challenge", "forgetting", "challenge"),
+    ("ulira", "auc", "U-LiRA AUC"),
+    ("forgetting", "outside", "outside fraction"),
+    ("forgetting", "klom", "KLoM"),
+    ("forgetting", "challenge", "challenge"),
 )
-"""Figures against the retrain ensemble: attack in ``attacks.json``, figure, column
-prefix in ``results.csv``, header."""
+"""Figures against the retrain ensemble: attack in ``attacks.json``, figure, header."""
+
+
+def _column_prefix(attack: str) -> str:
+    """An attack's column prefix in ``results.csv`` (as the leakage audit names them)."""
+    return COLUMN_NAMES.get(attack, attack)
+
 
 MISSING = "—"
 """A cell the runs do not give (an unresolved FPR, an attack that did not run)."""
@@ -77,10 +83,10 @@ def run_figures(folder: Path, row: dict[str, Any], cache: dict[str, Any]) -> dic
             if row["method"] in by_model
         }
     # No attacks.json (a results.csv moved alone): the row's own columns.
-    prefixes = {name: prefix for name, prefix, _ in MEMBERSHIP_ATTACKS}
-    prefixes.update({attack: prefix for attack, _, prefix, _ in DISTANCE_FIGURES})
+    attacks = [name for name, _ in MEMBERSHIP_ATTACKS] + [a for a, _, _ in DISTANCE_FIGURES]
     out: dict[str, dict] = {}
-    for attack, prefix in prefixes.items():
+    for attack in dict.fromkeys(attacks):
+        prefix = _column_prefix(attack)
         figures = {k[len(prefix) + 1 :]: v for k, v in row.items() if k.startswith(f"{prefix}_")}
         if any(_finite(v) for v in figures.values()):
             out[attack] = figures
@@ -182,7 +188,7 @@ def calibrated_section(
         ``setting(row, key)``: a row's value of a swept key (``-`` when unset).
     """
     groups = _group(folder, rows, params, setting)
-    calibrated = {name for name, _, _ in MEMBERSHIP_ATTACKS[1:]}
+    calibrated = {name for name, _ in MEMBERSHIP_ATTACKS[1:]}
     if not any(calibrated & set(f) for runs in groups.values() for f in runs):
         return []
     header = [*params, "model", "attack", "seeds", "lowest FPR", "AUC"]
@@ -190,7 +196,7 @@ def calibrated_section(
     lines = ["## Calibrated attacks", "", INTERVAL_NOTE + " " + _TPR_NOTE, ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, runs in groups.items():
-        for attack, _, name in MEMBERSHIP_ATTACKS:
+        for attack, name in MEMBERSHIP_ATTACKS:
             per_seed = [f[attack] for f in runs if attack in f]
             if not per_seed:
                 continue
@@ -215,7 +221,7 @@ def distance_section(
     U-LiRA AUC, outside fraction, KLoM and challenge score over seeds; no lines when no
     run has them. Parameters as :func:`calibrated_section`."""
     groups = _group(folder, rows, params, setting)
-    attacks = {attack for attack, _, _, _ in DISTANCE_FIGURES}
+    attacks = {attack for attack, _, _ in DISTANCE_FIGURES}
     measured = {k: v for k, v in groups.items() if any(attacks & set(f) for f in v)}
     if not measured:
         return []
@@ -233,7 +239,7 @@ def distance_section(
     for key, runs in measured.items():
         seeds = len([f for f in runs if attacks & set(f)])
         cells = [*map(str, key), str(seeds)]
-        for attack, figure, _, _ in DISTANCE_FIGURES:
+        for attack, figure, _ in DISTANCE_FIGURES:
             cells.append(summarize([f[attack] for f in runs if attack in f], figure))
         lines.append("| " + " | ".join(cells) + " |")
     return [*lines, ""]
