@@ -235,7 +235,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from fedunlearn.apps.ray_start import start_ray_while_importing
 
-    start_ray_while_importing(config, ["fedunlearn.apps.simulation"])
+    start_ray_while_importing(config, ["fedunlearn.apps.simulation", "flwr.simulation"])
     from fedunlearn.apps.simulation import simulate
 
     result = simulate(config, show_progress=not args.quiet)

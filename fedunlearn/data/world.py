@@ -165,9 +165,16 @@ def federated_data(config: ExperimentConfig) -> FederatedData:
     data = json.dumps(raw, sort_keys=True)
     seed = config.world_seed
     m, requesters = config.privacy.audit_canaries, config.unlearning.requesters
-    if m and requesters:
-        return _audited(data, config.federation.num_clients, config.canary, seed, m, requesters[0])
-    return _build(data, config.federation.num_clients, config.canary, seed)
+    with _BUILDING:  # a second caller waits for the world the first is building
+        if m and requesters:
+            n = config.federation.num_clients
+            return _audited(data, n, config.canary, seed, m, requesters[0])
+        return _build(data, config.federation.num_clients, config.canary, seed)
+
+
+_BUILDING = threading.RLock()
+"""Held while a world is built: a client's warm-up thread and its first message (or
+the client deadline's handler threads) may ask for the same world at once."""
 
 
 @lru_cache(maxsize=4)

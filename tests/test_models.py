@@ -1,0 +1,79 @@
+"""The built-in models: SmallCNN's fast pooling computes exactly the textbook network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from fedunlearn.learning.models import ChannelsLastMaxPool2d, build_model
+
+
+def textbook_cnn(channels: int, height: int, width: int, classes: int, hidden: int) -> nn.Module:
+    """SmallCNN as first written: conv, ReLU, contiguous max-pool, twice."""
+    return nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(channels, 16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ),
+        nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(32 * (height // 4) * (width // 4), hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, classes),
+        ),
+    )
+
+
+def train_a_few_steps(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    for start in range(0, len(x), 16):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(x[start : start + 16]), y[start : start + 16]).backward()
+        optimizer.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32), (1, 7, 9)])
+def test_small_cnn_trains_and_predicts_bit_for_bit_as_the_textbook_network(shape) -> None:
+    channels, height, width = shape
+    fast = build_model("cnn", shape, 10, 32, seed=3)
+    slow = textbook_cnn(channels, height, width, 10, 32)
+    slow.load_state_dict(
+        {
+            k.replace("features", "0").replace("classifier", "1"): v
+            for k, v in fast.state_dict().items()
+        }
+    )
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(64, *shape, generator=generator)
+    y = torch.randint(0, 10, (64,), generator=generator)
+
+    trained_fast, trained_slow = train_a_few_steps(fast, x, y), train_a_few_steps(slow, x, y)
+
+    for a, b in zip(trained_fast, trained_slow, strict=True):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        assert torch.equal(fast.eval()(x), slow.eval()(x))
+
+
+def test_small_cnn_keeps_the_state_dict_keys_saved_models_have() -> None:
+    keys = set(build_model("cnn", (1, 28, 28), 10, 64, seed=0).state_dict())
+    assert keys == {
+        f"{block}.{i}.{p}"
+        for block, i in (("features", 0), ("features", 3), ("classifier", 1), ("classifier", 3))
+        for p in ("weight", "bias")
+    }
+
+
+def test_channels_last_pooling_returns_a_contiguous_tensor_and_pools_unbatched_input() -> None:
+    x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    for pool in (ChannelsLastMaxPool2d(2).eval(), ChannelsLastMaxPool2d(2).train()):
+        out = pool(x)
+        assert out.is_contiguous()
+        assert torch.equal(out, nn.functional.max_pool2d(x, 2))
+        assert torch.equal(pool(x[0]), nn.functional.max_pool2d(x[0], 2))  # (C, H, W)
