@@ -19,6 +19,22 @@ from fedunlearn.reporting.console import print_summary
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.run.experiment import ExperimentResult, run_experiment
 
+REPLY_POLL_SECONDS = 0.01
+"""How often a simulation's server looks for the replies it waits for."""
+
+
+def poll_replies_often(grid: Grid) -> None:
+    """Make Flower's in-memory grid (the simulation engine's) look for replies every
+    :data:`REPLY_POLL_SECONDS` instead of every 0.1 s.
+
+    A round ends when the server sees its last reply; looking every 0.1 s, it waited
+    0.05 s on average with every client idle, 50 times in the default run. Grids that
+    wait otherwise (a deployment's, the in-process one) are left as they are.
+    """
+    interval = getattr(grid, "pull_interval", None)
+    if isinstance(interval, int | float) and interval > REPLY_POLL_SECONDS:
+        grid.pull_interval = REPLY_POLL_SECONDS  # type: ignore[attr-defined]
+
 
 def build_server_app(
     config: ExperimentConfig | None = None,
@@ -38,6 +54,7 @@ def build_server_app(
             pin_threads(1)
         if not cfg.output.verbose:
             logging.getLogger("flwr").setLevel(logging.ERROR)
+        poll_replies_often(grid)
         with PhaseProgress(enabled=show_progress) as progress:
             result = run_experiment(grid, cfg, progress=progress)
         if show_progress:

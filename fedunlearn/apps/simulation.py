@@ -20,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.apps.client_app import build_client_app
 from fedunlearn.apps.ray_start import ray_init_args, start_ray
-from fedunlearn.apps.server_app import build_server_app
+from fedunlearn.apps.server_app import build_server_app, poll_replies_often
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.tagged_grid import TaggedGrid
 from fedunlearn.learning.threads import pin_threads
@@ -90,6 +90,7 @@ def simulate_groups(
     def main(grid: Grid, context: Context) -> None:
         if not first.output.verbose:
             logging.getLogger("flwr").setLevel(logging.ERROR)
+        poll_replies_often(grid)
         for i, (group, dirs) in enumerate(zip(groups, run_dirs, strict=True)):
             outcome = GroupOutcome()
             try:
