@@ -46,10 +46,11 @@ class ChannelsLastMaxPool2d(nn.MaxPool2d):
     The values are the same, bit for bit: a maximum does not depend on the memory
     layout, and the next convolution still gets the contiguous input it always had.
     Predicting is faster: torch's CPU kernel pools a channels-last tensor about 10x
-    faster than a contiguous one, and the server predicts every round (1,900 MNIST
-    images in 0.11 s against 0.19 s, one thread). Training keeps the contiguous kernel:
-    with the backward pass, the layout copies cost more than they save (10% slower,
-    two processes training side by side on 2 cores).
+    faster than a contiguous one, and the server predicts after every round (1,900
+    MNIST images in 0.15 s against 0.21 s, one thread: ``benchmarks/server_evaluation
+    .py``). Training keeps the contiguous kernel: with the backward pass, the layout
+    copies cost more than they save (10% slower, two processes training side by side
+    on 2 cores).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
