@@ -235,7 +235,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from fedunlearn.apps.ray_start import start_ray_while_importing
 
-    start_ray_while_importing(config, ["fedunlearn.apps.simulation", "flwr.simulation"])
+    modules = ["fedunlearn.apps.simulation"]
+    if config.simulation.backend == "ray":
+        modules.append("flwr.simulation")  # Flower's engine, imported when the run starts
+    start_ray_while_importing(config, modules)
     from fedunlearn.apps.simulation import simulate
 
     result = simulate(config, show_progress=not args.quiet)

@@ -10,69 +10,100 @@ import numpy as np
 import pytest
 import torch
 
-from fedunlearn.apps import ray_start
-from fedunlearn.apps.ray_start import WARM_CONFIG_VARIABLE, warm_up_client, warm_worker
+from fedunlearn.apps import client_app, ray_start
+from fedunlearn.apps.client_app import warm_up_client
+from fedunlearn.apps.ray_start import WARM_CONFIG_VARIABLE, start_ray, warm_up_from_environment
 from fedunlearn.data import world as world_module
 from fedunlearn.data.world import federated_data
 from tests.conftest import small_config
 
 
 @pytest.fixture
-def restore_threads():
+def two_threads():
     threads = torch.get_num_threads()
+    torch.set_num_threads(2)
     yield
     torch.set_num_threads(threads)
 
 
-def test_warming_up_builds_the_world_sets_threads_and_leaves_random_state_alone(
-    tmp_path: Path, restore_threads
+def count_world_loads(monkeypatch: pytest.MonkeyPatch, delay: float = 0.0) -> list[object]:
+    loads: list[object] = []
+    real_load = world_module.load_data
+
+    def counting_load(data):
+        loads.append(data)
+        threading.Event().wait(delay)
+        return real_load(data)
+
+    monkeypatch.setattr(world_module, "load_data", counting_load)
+    return loads
+
+
+def test_warming_up_builds_the_world_once_pins_threads_and_leaves_random_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, two_threads
 ) -> None:
     config = small_config(tmp_path, "simulation.client_cpus=1", "data.seed=11")
+    loads = count_world_loads(monkeypatch)
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
 
     warm_up_client(config)
+    federated_data(config)  # what the first message asks for: already there
 
     assert torch.get_num_threads() == 1
+    assert len(loads) == 1
     assert torch.equal(torch.get_rng_state(), torch_state)  # training stays reproducible
-    assert np.array_equal(np.random.get_state()[1], numpy_state[1])
-    assert federated_data(config) is federated_data(config)  # built once, then cached
+    after = np.random.get_state()
+    assert np.array_equal(after[1], numpy_state[1]) and after[2:] == numpy_state[2:]
 
 
-def test_a_worker_warms_up_in_a_thread_for_the_experiment_its_environment_names(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_threads
+def test_a_worker_warms_up_for_the_experiment_its_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = small_config(tmp_path, "data.seed=12")
     warmed: list[object] = []
-    monkeypatch.setattr(ray_start, "warm_up_client", warmed.append)
+    monkeypatch.setattr(client_app, "warm_up_client", warmed.append)
     monkeypatch.setenv(WARM_CONFIG_VARIABLE, json.dumps(config.to_dict()))
 
-    warm_worker()  # returns at once; the work runs in a thread
-    _join_warm_up()
-
-    assert warmed == [config]
+    assert warm_up_from_environment()
+    assert warmed == [config]  # the config survives the trip through the environment
 
 
-def test_a_worker_with_an_unreadable_experiment_starts_anyway(
+def test_a_worker_with_an_unreadable_experiment_or_none_starts_without_warming_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    warmed: list[object] = []
+    monkeypatch.setattr(client_app, "warm_up_client", warmed.append)
     monkeypatch.setenv(WARM_CONFIG_VARIABLE, '{"training": {"rounds": "many"}}')
-    warm_worker()
-    _join_warm_up()  # no exception escapes: the run reports a bad config itself
+    assert warm_up_from_environment() is False  # no exception: the run reports it
+    monkeypatch.delenv(WARM_CONFIG_VARIABLE)
+    assert warm_up_from_environment() is False
+    assert warmed == []
+
+
+def test_start_ray_names_the_experiment_and_the_hook_to_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    config = small_config(tmp_path, "simulation.backend=ray", "data.seed=14")
+    calls: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("PYTHONPATH", "")
+
+    start_ray(config)
+
+    runtime_env = calls[0]["runtime_env"]
+    assert runtime_env["worker_process_setup_hook"] == "fedunlearn.apps.ray_start.warm_worker"
+    named = json.loads(runtime_env["env_vars"][WARM_CONFIG_VARIABLE])
+    assert type(config).from_dict(named, source="test") == config
 
 
 def test_two_threads_asking_for_one_world_build_it_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = small_config(tmp_path, "data.seed=13")
-    loads = []
-    real_load = world_module.load_data
-
-    def slow_load(data):  # slow enough for the second thread to arrive meanwhile
-        loads.append(data)
-        threading.Event().wait(0.2)
-        return real_load(data)
-
-    monkeypatch.setattr(world_module, "load_data", slow_load)
+    loads = count_world_loads(monkeypatch, delay=0.2)  # the second thread arrives meanwhile
     worlds: list[object] = []
     threads = [
         threading.Thread(target=lambda: worlds.append(federated_data(config))) for _ in range(2)
@@ -85,8 +116,10 @@ def test_two_threads_asking_for_one_world_build_it_once(
     assert len(loads) == 1 and worlds[0] is worlds[1]
 
 
-def _join_warm_up() -> None:
-    for thread in threading.enumerate():
-        if thread.name == "fedunlearn-warm-up":
-            thread.join(timeout=60)
-            assert not thread.is_alive()
+def test_the_hook_imports_the_client_app_then_warms_up_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = threading.Event()
+    monkeypatch.setattr(ray_start, "warm_up_from_environment", ran.set)
+    ray_start.warm_worker()
+    assert ran.wait(timeout=30)

@@ -11,16 +11,18 @@ builds its world later, while the client actors start: they take longer.)
 
 Each client actor is a new process that Ray starts only when Flower asks for it, and
 everything in it is serial: imports, the world, torch's first step. :func:`warm_worker`
-starts that work as the process starts, in a thread, so it overlaps the actor's own
-start-up instead of delaying the first messages.
+does the imports as the process starts and the rest in a thread, so the world and the
+first step overlap the actor's own start-up instead of delaying the first messages.
 
 This module imports nothing heavy: it must be importable before the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -30,10 +32,11 @@ from typing import Any
 from fedunlearn.config.experiment import ExperimentConfig
 
 __all__ = [
+    "WARM_CONFIG_VARIABLE",
     "ray_init_args",
     "start_ray",
     "start_ray_while_importing",
-    "warm_up_client",
+    "warm_up_from_environment",
     "warm_worker",
 ]
 
@@ -41,46 +44,38 @@ WARM_CONFIG_VARIABLE = "FEDUNLEARN_WARM_CONFIG"
 """The environment variable that hands Ray's workers the experiment to warm up for."""
 
 
-def warm_up_client(config: ExperimentConfig) -> None:
-    """Do now what a client's first messages of ``config`` would otherwise do: build the
-    world, set torch's threads to ``simulation.client_cpus``, and take one SGD step on
-    a throwaway model, which loads torch's lazily imported optimizer machinery (about
-    0.8 s). It raises what the run would raise on the same config.
-    """
-    import numpy as np
-
-    from fedunlearn.data.world import federated_data
-    from fedunlearn.learning.models import build_model
-    from fedunlearn.learning.threads import pin_threads
-    from fedunlearn.learning.training import train_locally
-
-    pin_threads(config.simulation.client_cpus)
-    world = federated_data(config)
-    m, probe = config.model, world.test.subset(np.arange(min(2, len(world.test))))
-    model = build_model(m.name, world.info.input_shape, world.info.num_classes, m.hidden, 0)
-    train_locally(model, probe, epochs=1, batch_size=2, learning_rate=0.0, seed=0)
-
-
 def warm_worker() -> None:
-    """Ray runs this in each worker process as it starts, before it is given an actor.
+    """Ray runs this in each worker process of the job as it starts, before it is given
+    an actor: it imports the ClientApp (about 3 s), then returns and, in a thread,
+    prepares the process for the experiment the driver named
+    (:func:`warm_up_from_environment`) while the actor itself starts up. A first
+    message that needs the same world waits for it rather than building it twice.
 
-    It returns at once and, in a thread, imports the ClientApp (about 3 s) and prepares
-    the process for the experiment the driver named (:func:`warm_up_client`), while
-    the actor itself starts up; a first message that needs the same imports or world
-    waits for them rather than doing them twice.
+    Every worker of the job does this, also one that never hosts a client: a world and
+    a throwaway model of time and memory, once per process.
     """
+    importlib.import_module("fedunlearn.apps.client_app")
+    threading.Thread(
+        target=warm_up_from_environment, name="fedunlearn-warm-up", daemon=True
+    ).start()
 
-    def warm() -> None:
-        try:
-            importlib.import_module("fedunlearn.apps.client_app")
-            raw = os.environ.get(WARM_CONFIG_VARIABLE)
-            if raw:
-                config = ExperimentConfig.from_dict(json.loads(raw), source="warm-up")
-                warm_up_client(config)
-        except Exception:  # only a head start: the run meets the same error and reports it
-            pass
 
-    threading.Thread(target=warm, name="fedunlearn-warm-up", daemon=True).start()
+def warm_up_from_environment() -> bool:
+    """:func:`fedunlearn.apps.client_app.warm_up_client` for the experiment in
+    ``FEDUNLEARN_WARM_CONFIG``; whether it ran. Never raises: it is only a head start,
+    and whatever fails here fails again in the run, which reports it (logged at debug
+    level here)."""
+    raw = os.environ.get(WARM_CONFIG_VARIABLE)
+    if not raw:
+        return False
+    try:
+        from fedunlearn.apps.client_app import warm_up_client
+
+        warm_up_client(ExperimentConfig.from_dict(json.loads(raw), source="warm-up"))
+    except Exception:
+        logging.getLogger(__name__).debug("no warm-up for this worker", exc_info=True)
+        return False
+    return True
 
 
 def ray_init_args(config: ExperimentConfig) -> dict[str, Any]:
@@ -121,13 +116,10 @@ def start_ray(config: ExperimentConfig) -> None:
     if os.environ.get("PYTHONPATH"):
         pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
     os.environ["PYTHONPATH"] = pythonpath
-    runtime_env = {
-        "env_vars": {
-            "PYTHONPATH": pythonpath,
-            WARM_CONFIG_VARIABLE: json.dumps(config.to_dict()),
-        },
-        "worker_process_setup_hook": f"{__name__}.warm_worker",
-    }
+    env_vars = {"PYTHONPATH": pythonpath}
+    with contextlib.suppress(TypeError, ValueError):  # e.g. a TOML date: no warm-up then
+        env_vars[WARM_CONFIG_VARIABLE] = json.dumps(config.to_dict())
+    runtime_env = {"env_vars": env_vars, "worker_process_setup_hook": f"{__name__}.warm_worker"}
     with warnings.catch_warnings():
         if not config.output.verbose:  # as the simulation does for Flower
             warnings.simplefilter("ignore")

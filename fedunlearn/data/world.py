@@ -145,6 +145,11 @@ def planted_positions(memorization: int, inclusion_seed: int) -> np.ndarray:
     return np.flatnonzero(rng.random(2 * memorization) < 0.5)
 
 
+_BUILDING = threading.Lock()
+"""Held while a world is built: a client's warm-up thread and its first message (or
+the client deadline's handler threads) may ask for the same world at once."""
+
+
 def federated_data(config: ExperimentConfig) -> FederatedData:
     """The world of ``config``, built once per process and cached.
 
@@ -170,11 +175,6 @@ def federated_data(config: ExperimentConfig) -> FederatedData:
             n = config.federation.num_clients
             return _audited(data, n, config.canary, seed, m, requesters[0])
         return _build(data, config.federation.num_clients, config.canary, seed)
-
-
-_BUILDING = threading.RLock()
-"""Held while a world is built: a client's warm-up thread and its first message (or
-the client deadline's handler threads) may ask for the same world at once."""
 
 
 @lru_cache(maxsize=4)

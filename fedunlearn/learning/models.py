@@ -10,6 +10,7 @@ changes (DESIGN.md section 6). Select one by name in the experiment config
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 
 import torch
@@ -47,14 +48,14 @@ class ChannelsLastMaxPool2d(nn.MaxPool2d):
     layout, and the next convolution still gets the contiguous input it always had.
     Predicting is faster: torch's CPU kernel pools a channels-last tensor about 10x
     faster than a contiguous one, and the server predicts after every round (1,900
-    MNIST images in 0.15 s against 0.21 s, one thread: ``benchmarks/server_evaluation
-    .py``). Training keeps the contiguous kernel: with the backward pass, the layout
-    copies cost more than they save (10% slower, two processes training side by side
-    on 2 cores).
+    MNIST images in 0.15 s against 0.21 s, one thread, measured by
+    ``benchmarks/server_evaluation.py``). Training keeps the contiguous kernel: with
+    the backward pass, the layout copies cost more than they save (10% slower, two
+    processes training side by side on 2 cores). So does ``return_indices=True``.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or x.dim() != 4:  # channels-last needs a batch of images
+        if self.training or self.return_indices or x.dim() != 4:  # needs a batch of images
             return super().forward(x)
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
@@ -98,6 +99,9 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.
 MODELS: dict[str, ModelFactory] = {"logreg": logistic_regression, "mlp": mlp, "cnn": cnn}
 """Built-in models by short name."""
 
+_SEEDING = threading.Lock()
+"""Held while a model draws its initial weights from torch's global generator."""
+
 
 def build_model(
     name: str, input_shape: tuple[int, ...], num_classes: int, hidden: int, seed: int
@@ -108,7 +112,10 @@ def build_model(
     from scratch an exact reference for the unlearned model.
     """
     factory = MODELS[name] if name in MODELS else load_object(name, what="model")
-    with torch.random.fork_rng(devices=[]):
+    # fork_rng saves, reseeds and restores torch's one global generator: two threads
+    # doing it at once (a client's warm-up and its first message, or a handler the
+    # client deadline abandoned) could each draw from the other's seed.
+    with _SEEDING, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = factory(input_shape=tuple(input_shape), num_classes=num_classes, hidden=hidden)
     if not isinstance(model, nn.Module):
