@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from torch import nn
@@ -77,3 +79,22 @@ def test_channels_last_pooling_returns_a_contiguous_tensor_and_pools_unbatched_i
         assert out.is_contiguous()
         assert torch.equal(out, nn.functional.max_pool2d(x, 2))
         assert torch.equal(pool(x[0]), nn.functional.max_pool2d(x[0], 2))  # (C, H, W)
+
+
+def test_a_model_factory_may_build_a_model_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedunlearn.learning import models
+
+    def wrapped_mlp(input_shape, num_classes, hidden):  # builds another model inside
+        return nn.Sequential(build_model("mlp", input_shape, num_classes, hidden, seed=1))
+
+    monkeypatch.setitem(models.MODELS, "wrapped", wrapped_mlp)
+    built: list[nn.Module] = []
+    worker = threading.Thread(
+        target=lambda: built.append(build_model("wrapped", (4,), 3, 8, seed=0)), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=30)  # a non-reentrant seeding lock would wait here forever
+    assert built and isinstance(built[0], nn.Sequential)
+    inner = build_model("mlp", (4,), 3, 8, seed=1)
+    for a, b in zip(built[0].parameters(), inner.parameters(), strict=True):
+        assert torch.equal(a, b)

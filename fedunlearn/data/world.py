@@ -145,9 +145,10 @@ def planted_positions(memorization: int, inclusion_seed: int) -> np.ndarray:
     return np.flatnonzero(rng.random(2 * memorization) < 0.5)
 
 
-_BUILDING = threading.Lock()
+_BUILDING = threading.RLock()
 """Held while a world is built: a client's warm-up thread and its first message (or
-the client deadline's handler threads) may ask for the same world at once."""
+the client deadline's handler threads) may ask for the same world at once. Reentrant,
+in case a dataset plugin asks for a world itself."""
 
 
 def federated_data(config: ExperimentConfig) -> FederatedData:

@@ -99,8 +99,9 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.
 MODELS: dict[str, ModelFactory] = {"logreg": logistic_regression, "mlp": mlp, "cnn": cnn}
 """Built-in models by short name."""
 
-_SEEDING = threading.Lock()
-"""Held while a model draws its initial weights from torch's global generator."""
+_SEEDING = threading.RLock()
+"""Held while a model draws its initial weights from torch's global generator
+(reentrant: a factory may build a model of its own)."""
 
 
 def build_model(
