@@ -116,10 +116,17 @@ def test_two_threads_asking_for_one_world_build_it_once(
     assert len(loads) == 1 and worlds[0] is worlds[1]
 
 
-def test_the_hook_imports_the_client_app_then_warms_up_in_a_thread(
+def test_the_hook_returns_and_warms_up_in_a_thread_of_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ran = threading.Event()
-    monkeypatch.setattr(ray_start, "warm_up_from_environment", ran.set)
+    threads: list[str] = []
+
+    def record() -> None:
+        threads.append(threading.current_thread().name)
+        ran.set()
+
+    monkeypatch.setattr(ray_start, "warm_up_from_environment", record)
     ray_start.warm_worker()
     assert ran.wait(timeout=30)
+    assert threads == ["fedunlearn-warm-up"]  # not the worker's own thread

@@ -97,13 +97,16 @@ class ReferenceStore:
 
     def path(self, config: ExperimentConfig) -> Path:
         """The file of the reference federation with config ``config``."""
-        return self.folder / f"{config_hash(config)}.npz"
+        return self._file(config_hash(config))
+
+    def _file(self, digest: str) -> Path:
+        return self.folder / f"{digest}.npz"
 
     def load(self, config: ExperimentConfig) -> TrainedReference | None:
         """The kept reference with config ``config``, or None (never trained, or its
         file is unreadable: it is trained again)."""
         digest = config_hash(config)
-        path = self.folder / f"{digest}.npz"
+        path = self._file(digest)
         if not path.is_file():
             return None
         try:
@@ -140,4 +143,4 @@ class ReferenceStore:
         for j, label in enumerate(labels):
             for name, weights in trained.models[label].items():
                 arrays[f"model/{j}/{name}"] = np.asarray(weights)
-        return write_archive(self.folder / f"{digest}.npz", arrays, compress=False)
+        return write_archive(self._file(digest), arrays, compress=False)
