@@ -1,4 +1,4 @@
-"""The built-in models: SmallCNN's fast pooling computes exactly the textbook network."""
+"""The built-in models: SmallCNN's fast prediction computes exactly the textbook network."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from fedunlearn.learning.models import ChannelsLastMaxPool2d, build_model
+from fedunlearn.learning.models import build_model, max_pool_2x2
 
 
 def textbook_cnn(channels: int, height: int, width: int, classes: int, hidden: int) -> nn.Module:
@@ -72,13 +72,32 @@ def test_small_cnn_keeps_the_state_dict_keys_saved_models_have() -> None:
     }
 
 
-def test_channels_last_pooling_returns_a_contiguous_tensor_and_pools_unbatched_input() -> None:
-    x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
-    for pool in (ChannelsLastMaxPool2d(2).eval(), ChannelsLastMaxPool2d(2).train()):
-        out = pool(x)
-        assert out.is_contiguous()
-        assert torch.equal(out, nn.functional.max_pool2d(x, 2))
-        assert torch.equal(pool(x[0]), nn.functional.max_pool2d(x[0], 2))  # (C, H, W)
+@pytest.mark.parametrize("size", [(6, 6), (7, 9), (2, 3)])
+def test_max_pool_2x2_equals_torch_max_pooling_with_odd_edges_nan_and_infinity(size) -> None:
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
+    x[0, 0, 0, 0], x[1, 2, -1, 0], x[0, 1, 1, 1] = float("nan"), float("inf"), float("-inf")
+    # equal_nan: NaN == NaN here, and NaN positions must match
+    assert torch.equal(max_pool_2x2(x).isnan(), nn.functional.max_pool2d(x, 2).isnan())
+    assert torch.allclose(max_pool_2x2(x), nn.functional.max_pool2d(x, 2), 0, 0, equal_nan=True)
+
+
+def test_small_cnn_with_gradients_in_eval_mode_backpropagates_as_the_textbook_network() -> None:
+    # All-zero images make every pooling window a tie: torch's MaxPool2d sends the
+    # gradient to one input, elementwise maxima would split it.
+    fast = build_model("cnn", (1, 8, 8), 10, 32, seed=3).eval()
+    slow = textbook_cnn(1, 8, 8, 10, 32).eval()
+    slow.load_state_dict(
+        {
+            k.replace("features", "0").replace("classifier", "1"): v
+            for k, v in fast.state_dict().items()
+        }
+    )
+    grads = []
+    for model in (fast, slow):
+        x = torch.zeros(4, 1, 8, 8, requires_grad=True)
+        model(x).sum().backward()
+        grads.append(x.grad)
+    assert torch.equal(grads[0], grads[1])
 
 
 def test_a_model_factory_may_build_a_model_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -130,3 +131,17 @@ def test_the_hook_returns_and_warms_up_in_a_thread_of_its_own(
     ray_start.warm_worker()
     assert ran.wait(timeout=30)
     assert threads == ["fedunlearn-warm-up"]  # not the worker's own thread
+
+
+def test_ray_settings_go_to_the_environment_and_a_users_own_value_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ray_start.RAY_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAY_max_direct_call_object_size", "12345")
+
+    ray_start.ray_init_args(small_config(tmp_path, "simulation.backend=ray"))
+
+    prestart, direct = "RAY_prestart_worker_first_driver", "RAY_max_direct_call_object_size"
+    assert os.environ[prestart] == "0"
+    assert os.environ[direct] == "12345"

@@ -7,13 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from fedunlearn.apps import dispatch
 from fedunlearn.apps.simulation import simulate
 from fedunlearn.learning.metrics import parameter_distance
 from tests.conftest import small_config
 
 
 @pytest.mark.simulation
-def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(tmp_path: Path) -> None:
+def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatched: list[object] = []
+    prompt = dispatch.add_messages_promptly
+    monkeypatch.setattr(
+        dispatch, "add_messages_promptly", lambda *args: dispatched.append(prompt(*args))
+    )
     config = small_config(
         tmp_path,
         "simulation.backend=ray",
@@ -24,6 +32,7 @@ def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(tmp_path
         'unlearning.methods=["federaser", "rollback"]',
     )
     result = simulate(config, show_progress=False)
+    assert dispatched, "Flower's engine did not dispatch through add_messages_promptly"
     history = result.history
     assert history.rounds == [1, 3]
     assert history.participation == {r: (0, 1, 2) for r in range(1, 5)}

@@ -19,6 +19,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from fedunlearn.apps.client_app import build_client_app
+from fedunlearn.apps.dispatch import prompt_dispatch
 from fedunlearn.apps.ray_start import ray_init_args, start_ray
 from fedunlearn.apps.server_app import build_server_app, poll_replies_often
 from fedunlearn.config.experiment import ExperimentConfig
@@ -136,7 +137,7 @@ def _run_ray(
     }
     try:
         start_ray(config)  # with the workers' warm-up hook; Flower then uses this Ray
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), prompt_dispatch():
             if not verbose:
                 warnings.simplefilter("ignore")
             run_simulation(

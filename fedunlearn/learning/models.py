@@ -40,30 +40,32 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> nn
     )
 
 
-class ChannelsLastMaxPool2d(nn.MaxPool2d):
-    """``nn.MaxPool2d`` that, in eval mode, pools in channels-last memory and hands its
-    output back in the usual (contiguous) layout.
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``nn.MaxPool2d(2)`` of a batch of images, bit for bit, 1.7x faster on CPU.
 
-    The values are the same, bit for bit: a maximum does not depend on the memory
-    layout, and the next convolution still gets the contiguous input it always had.
-    Predicting is faster: torch's CPU kernel pools a channels-last tensor about 10x
-    faster than a contiguous one, and the server predicts after every round (1,900
-    MNIST images in 0.15 s against 0.21 s, one thread, measured by
-    ``benchmarks/server_evaluation.py``). Training keeps the contiguous kernel: with
-    the backward pass, the layout copies cost more than they save (10% slower, two
-    processes training side by side on 2 cores). So does ``return_indices=True``.
+    Two elementwise maxima of strided views (rows, then columns) instead of torch's
+    pooling kernel, which is slow for contiguous tensors. The values are the same: a
+    maximum is exact, odd edges are dropped (floor mode) and NaN propagates, as there.
+    For prediction only: at ties its gradient is split, where ``MaxPool2d`` gives it
+    to one input.
     """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or self.return_indices or x.dim() != 4:  # needs a batch of images
-            return super().forward(x)
-        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+    height, width = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    x = x[..., :height, :width]
+    rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
 
 
 class SmallCNN(nn.Module):
     """Two 3x3 conv blocks (16 and 32 channels, max-pooled) and two dense layers.
 
     Works for any image size of at least 4x4 (8x8 digits, 28x28 MNIST, 32x32 CIFAR).
+
+    Predicting without autograd (``torch.no_grad()``, as the server does after every
+    round) takes a faster path with the same outputs, bit for bit: each block pools
+    with :func:`max_pool_2x2`, then applies the ReLU to a quarter of the values (ReLU
+    is monotonic, so it commutes with a maximum). 1,900 MNIST images in 0.066 s
+    against 0.113 s, one thread (``python benchmarks/server_evaluation.py``). Training,
+    and anything that needs gradients, runs the layers as written.
     """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> None:
@@ -77,10 +79,10 @@ class SmallCNN(nn.Module):
         self.features = nn.Sequential(
             nn.Conv2d(channels, 16, kernel_size=3, padding=1),
             nn.ReLU(),
-            ChannelsLastMaxPool2d(2),
+            nn.MaxPool2d(2),
             nn.Conv2d(16, 32, kernel_size=3, padding=1),
             nn.ReLU(),
-            ChannelsLastMaxPool2d(2),
+            nn.MaxPool2d(2),
         )
         flat = 32 * (height // 4) * (width // 4)
         self.classifier = nn.Sequential(
@@ -88,7 +90,11 @@ class SmallCNN(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        if torch.is_grad_enabled() or x.dim() != 4:  # gradients, or one unbatched image
+            return self.classifier(self.features(x))
+        for conv in (self.features[0], self.features[3]):
+            x = torch.relu_(max_pool_2x2(conv(x)))
+        return self.classifier(x)
 
 
 def cnn(input_shape: tuple[int, ...], num_classes: int, hidden: int = 64) -> nn.Module:
