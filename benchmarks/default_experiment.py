@@ -1,6 +1,6 @@
 """The default experiment over several seeds, against the targets it must meet.
 
-    python benchmarks/default_experiment.py [--seeds 0 1 2] [--backend ray]
+    python benchmarks/default_experiment.py [--seeds 0 1 2] [--backend threads]
 
 Prints, per seed and as mean/std: the original model's canary attack success rate
 (target >= 0.80), FedEraser's attack success and clean accuracy against retraining
@@ -23,7 +23,12 @@ from fedunlearn.config.experiment import ExperimentConfig
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--backend", default="ray", choices=("ray", "inline"))
+    parser.add_argument(
+        "--backend",
+        default=ExperimentConfig().simulation.backend,
+        choices=("ray", "threads", "inline"),
+        help="where the clients run (default: the experiment's default backend)",
+    )
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as out:

@@ -1,20 +1,23 @@
 """What Flower costs: the default federated training against the same training in a
 plain PyTorch loop, measured side by side in one run.
 
-    python benchmarks/federation_overhead.py [--rounds 20] [--repeats 3]
+    python benchmarks/federation_overhead.py [--rounds 20] [--repeats 3] [--backend threads]
 
 All three runs train the default model on the default data with the same local
 training function, the same seeds and the same FedAvg aggregation:
 
 * ``plain loop``: one process, clients one after another, no Flower;
 * ``inline``: Flower's Message API through fedunlearn's in-process grid (messages,
-  records and strategy, no Ray);
+  records and strategy, no Ray), one client after another;
+* ``threads``: the same grid with as many clients at once as the machine has cores
+  (the default backend);
 * ``ray``: Flower's simulation engine (Ray actors, one CPU each).
 
 For the Flower runs it reports the training phase alone and the whole run (start-up,
 client discovery, request gathering, shutdown). Ratios are against the plain loop.
 
-Last, ``default experiment, end to end`` is ``fedunlearn run`` in a new process, timed
+Last, ``default experiment, end to end`` is ``fedunlearn run`` (on the default backend)
+in a new process, timed
 from its start to its exit: imports, Ray's start-up, training, the requests, FedEraser,
 retraining, the audit, the results folder, everything a user waits for on a first run.
 It is measured ``--repeats`` times, each right after a plain loop of its own, and the
@@ -90,11 +93,12 @@ def federated(config: ExperimentConfig, backend: str) -> tuple[float, float]:
         return metrics.cost.training["wall_seconds"], time.perf_counter() - started
 
 
-def end_to_end(rounds: int) -> float:
+def end_to_end(rounds: int, backend: str) -> float:
     """Seconds of ``fedunlearn run`` (the default experiment) in a new process."""
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, "-m", "fedunlearn.cli", "run", "--quiet"]
         command += ["--set", f"training.rounds={rounds}", "--set", f"output.dir={out}"]
+        command += ["--set", f"simulation.backend={backend}"]
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - started
@@ -110,29 +114,32 @@ def main() -> None:
         help="pairs of (plain loop, end to end) measured one after the other; the "
         "ratio reported is the median of the pairs' ratios (these machines are noisy)",
     )
+    parser.add_argument(
+        "--backend",
+        default=ExperimentConfig().simulation.backend,
+        choices=("ray", "threads", "inline"),
+        help="the end-to-end run's backend (default: the experiment's default)",
+    )
     args = parser.parse_args()
     config = ExperimentConfig().with_overrides([f"training.rounds={args.rounds}"])
     federated_data(config)  # load and partition once, outside every timing
+    loop_threads = torch.get_num_threads()  # before the simulations below pin this process
     pairs = []
     for _ in range(args.repeats):
-        pairs.append((plain_loop(config), end_to_end(args.rounds)))
-    inline_phase, inline_total = federated(config, "inline")
-    ray_phase, ray_total = federated(config, "ray")
+        pairs.append((plain_loop(config), end_to_end(args.rounds, args.backend)))
+    runs = {backend: federated(config, backend) for backend in ("inline", "threads", "ray")}
     plain = statistics.median(p for p, _ in pairs)
     t = config.training
     print(
         f"default training: {config.federation.num_clients} clients x {t.rounds} rounds x "
         f"{t.local_epochs:g} epochs, {config.model.name} on {config.data.dataset}; "
-        f"torch threads in this process: {torch.get_num_threads()}"
+        f"torch threads in the plain loop: {loop_threads}"
     )
     print(f"{'run':<32}{'seconds':>10}{'x plain loop':>14}")
-    for name, seconds in (
-        ("plain PyTorch loop (median)", plain),
-        ("flower inline, training", inline_phase),
-        ("flower inline, whole run", inline_total),
-        ("flower ray, training", ray_phase),
-        ("flower ray, whole run", ray_total),
-    ):
+    rows = [("plain PyTorch loop (median)", plain)]
+    for backend, (phase, total) in runs.items():
+        rows += [(f"flower {backend}, training", phase), (f"flower {backend}, whole run", total)]
+    for name, seconds in rows:
         print(f"{name:<32}{seconds:>10.1f}{seconds / plain:>14.2f}")
     for n, (loop, whole) in enumerate(pairs, start=1):
         print(
@@ -140,7 +147,7 @@ def main() -> None:
             f"   (loop {loop:.1f} s)"
         )
     ratio = statistics.median(whole / loop for loop, whole in pairs)
-    print(f"{'default experiment, end to end':<32}{'median':>10}{ratio:>14.2f}")
+    print(f"{f'end to end ({args.backend})':<32}{'median':>10}{ratio:>14.2f}")
 
 
 if __name__ == "__main__":

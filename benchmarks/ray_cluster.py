@@ -122,6 +122,7 @@ def main() -> None:
         config = ExperimentConfig().with_overrides(
             [
                 f"name={name}",
+                "simulation.backend=ray",
                 "data.dataset=digits",
                 "model.name=mlp",
                 f"federation.num_clients={args.clients}",

@@ -53,6 +53,7 @@ def overrides(args: argparse.Namespace, clients: int, work: Path) -> list[str]:
         f"name=scale-{clients}",
         "data.dataset=npz",
         f"data.path={data}",
+        "simulation.backend=ray",
         f"federation.num_clients={clients}",
         f"federation.fraction_train={args.fraction}",
         "federation.min_train_clients=2",

@@ -30,7 +30,7 @@ SEEDS = [0, 1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--backend", default="ray", choices=("ray", "inline"))
+    parser.add_argument("--backend", default="ray", choices=("ray", "threads", "inline"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = ExperimentConfig().with_overrides(

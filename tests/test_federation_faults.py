@@ -1,7 +1,7 @@
 """Clients that crash, drop out or straggle: rounds go on without them where
 ``federation.min_reply_fraction`` allows, ``metrics.json`` says who was missing where,
-and a straggler is cut off at ``federation.timeout`` (no hang). Each case runs on both
-backends; the Ray runs are marked slow (CI runs them)."""
+and a straggler is cut off at ``federation.timeout`` (no hang). Each case runs on every
+backend; the Ray runs are marked slow (CI runs them)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from fedunlearn.federation.registry import FederationError
 from fedunlearn.reporting.folder import run_state
 from tests.conftest import small_config
 
-BACKENDS = ["inline", pytest.param("ray", marks=pytest.mark.slow)]
-STARTUP = {"inline": 0.0, "ray": 45.0}
+BACKENDS = ["inline", "threads", pytest.param("ray", marks=pytest.mark.slow)]
+STARTUP = {"inline": 0.0, "threads": 0.0, "ray": 45.0}
 """Seconds a backend may take to start and stop (Ray: its processes and actors)."""
 
 

@@ -509,3 +509,11 @@ def test_calibrated_settings_name_the_bad_value() -> None:
         CalibratedSettings(coverage=0.0)
     with pytest.raises(ValueError, match="bootstrap must be >= 0"):
         CalibratedSettings(bootstrap=-1)
+
+
+def test_every_backend_gives_one_config_hash_that_of_the_ray_runs_kept_before() -> None:
+    hashes = {
+        config_hash(ExperimentConfig().with_overrides([f"simulation.backend={backend}"]))
+        for backend in ("ray", "threads", "inline")
+    }
+    assert hashes == {"9ec9f6dfa011bbb1"}

@@ -27,6 +27,7 @@ from fedunlearn.apps.deadline import deadline_mod
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.data.world import federated_data
 from fedunlearn.defenses.privacy import history_metrics
+from fedunlearn.federation.inline import delivering_in_process
 from fedunlearn.federation.protocol import (
     ARRAYS,
     CLIENT_ID,
@@ -182,10 +183,11 @@ def build_client_app(config: ConfigSource = None) -> ClientApp:
     :func:`experiment_of`), or None to read it from each message's run config."""
 
     def timeout_of(msg: Message, context: Context) -> float | None:
-        cfg = experiment_of(msg, config, context)[1]
         # In-process clients are cut off by InlineGrid itself; a second thread there
         # would only outlive an interrupted run and abort the interpreter at exit.
-        return None if cfg.simulation.backend == "inline" else cfg.federation.timeout
+        if delivering_in_process():
+            return None
+        return experiment_of(msg, config, context)[1].federation.timeout
 
     app = ClientApp(mods=[deadline_mod(timeout_of)])
 

@@ -9,6 +9,7 @@ a future Flower release changes one function.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from fedunlearn.apps.ray_start import ray_init_args, start_ray
 from fedunlearn.apps.server_app import build_server_app, poll_replies_often
 from fedunlearn.config.experiment import ExperimentConfig
 from fedunlearn.federation.tagged_grid import TaggedGrid
-from fedunlearn.learning.threads import pin_threads
+from fedunlearn.learning.threads import clients_at_once, pin_threads
 from fedunlearn.reporting.progress import PhaseProgress
 from fedunlearn.run.components import resolve_components
 from fedunlearn.run.experiment import ExperimentResult, run_group
@@ -35,7 +36,9 @@ def simulate(config: ExperimentConfig, *, show_progress: bool = True) -> Experim
 
     ``simulation.backend = "ray"`` uses Flower's simulation engine (one Ray actor per
     ``simulation.client_cpus`` CPUs; set ``RAY_ADDRESS`` to use an existing Ray
-    cluster); ``"inline"`` runs every client in this process.
+    cluster); ``"threads"`` runs the clients in this process, as many at once as
+    there are ``client_cpus`` in this machine's cores; ``"inline"`` runs them in this
+    process one after another.
 
     Example::
 
@@ -110,12 +113,20 @@ def simulate_groups(
 
 
 def _start(server_app: ServerApp, client_app: ClientApp, config: ExperimentConfig) -> None:
-    num_clients = config.federation.num_clients
-    if config.simulation.backend == "inline":
+    num_clients, sim = config.federation.num_clients, config.simulation
+    if sim.backend in ("inline", "threads"):
         from fedunlearn.federation.inline import run_inline
 
-        pin_threads(config.simulation.client_cpus)  # clients run here, one at a time
-        run_inline(server_app, client_app, num_clients, seed=config.seed)
+        if os.environ.get("RAY_ADDRESS"):
+            warnings.warn(
+                f"RAY_ADDRESS is set, but simulation.backend is {sim.backend!r}: the clients "
+                "run in this process, not on that Ray cluster; set simulation.backend = "
+                "'ray' to use it",
+                stacklevel=3,
+            )
+        workers = 1 if sim.backend == "inline" else clients_at_once(sim.client_cpus)
+        pin_threads(sim.client_cpus)  # every client here, and the server, its share
+        run_inline(server_app, client_app, num_clients, seed=config.seed, workers=workers)
     else:
         pin_threads(1)  # the server evaluates while the clients' actors train
         _run_ray(server_app, client_app, num_clients, config)

@@ -7,7 +7,7 @@ Three questions, answered here and nowhere else:
   and their options, the attack, the release, the output.
 * :func:`config_hash`: is a finished run folder still the result of this config? Yes
   when everything but :data:`MACHINE_KEYS` (where results go, CPUs, time-outs, log
-  verbosity, figures) is the same.
+  verbosity, figures) and :data:`SAME_FIGURES_KEYS` (the backend) is the same.
 * :func:`method_key`: is a method run the same as another? Yes for the same class
   with the same options, so a method several runs of a group ask for runs once.
 
@@ -47,6 +47,12 @@ MACHINE_KEYS = {
 """Config keys left out of :func:`config_hash`: where results go, CPUs per client,
 time-outs, log verbosity and figures; they do not change a run's metrics."""
 
+
+SAME_FIGURES_KEYS = {"simulation": {"backend": "ray"}}
+"""Keys whose every value gives the same figures, bit for bit (the Ray, threads and
+inline backends: ``tests/test_inline.py``, ``tests/test_simulation.py``). The hash
+counts each at one value, the one runs were kept with before it could vary (Ray was
+the default backend), so those folders keep their hash and every backend shares it."""
 
 ADDED_KEYS = {
     "data": {"seed": -1},
@@ -97,6 +103,8 @@ def config_hash(config: ExperimentConfig) -> str:
     for section, keys in MACHINE_KEYS.items():
         for key in keys:
             raw.get(section, {}).pop(key, None)
+    for section, values in SAME_FIGURES_KEYS.items():
+        raw.get(section, {}).update(values)
     _world_seed_resolved(raw, config.seed)
     for section, defaults in ADDED_KEYS.items():
         for key, default in defaults.items():

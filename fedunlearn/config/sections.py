@@ -56,12 +56,16 @@ class SimulationConfig:
     """``[simulation]``: where the clients run when simulated."""
 
     backend: str = option(
-        "ray",
-        "'ray': Flower's simulation engine; 'inline': every client in this process, "
-        "one after another (for debugging and fast tests)",
-        choices=("ray", "inline"),
+        "threads",
+        "'ray': Flower's simulation engine, one Ray actor per client_cpus (several "
+        "machines with RAY_ADDRESS); 'threads': the clients in this process, as many "
+        "at once as client_cpus fit in its cores; 'inline': the clients in this "
+        "process one after another (for debugging and fast tests)",
+        choices=("ray", "threads", "inline"),
     )
-    client_cpus: float = option(1.0, "CPUs reserved per client on the Ray backend", gt=0)
+    client_cpus: float = option(
+        1.0, "CPUs per client: Ray actors or client threads at once, torch threads each", gt=0
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ threads, and the server process as many as it may use.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -18,3 +20,17 @@ def pin_threads(cpus: float) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity; every core where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def clients_at_once(client_cpus: float) -> int:
+    """How many clients of ``client_cpus`` CPUs each fit on this machine at once (at
+    least 1), as Ray counts its actors."""
+    return max(1, int(available_cpus() / client_cpus))
