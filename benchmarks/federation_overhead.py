@@ -16,10 +16,10 @@ training function, the same seeds and the same FedAvg aggregation:
 For the Flower runs it reports the training phase alone and the whole run (start-up,
 client discovery, request gathering, shutdown). Ratios are against the plain loop.
 
-Last, ``default experiment, end to end`` is ``fedunlearn run`` (on the default backend)
-in a new process, timed
-from its start to its exit: imports, Ray's start-up, training, the requests, FedEraser,
-retraining, the audit, the results folder, everything a user waits for on a first run.
+Last, ``end to end`` is ``fedunlearn run`` (on the default backend, or ``--backend``)
+in a new process, timed from its start to its exit: imports, the backend's start-up
+(Ray's with ``--backend ray``), training, the requests, FedEraser, retraining, the
+audit, the results folder, everything a user waits for on a first run.
 It is measured ``--repeats`` times, each right after a plain loop of its own, and the
 ratio printed is the median of those pairs' ratios: on a shared 2-core machine one
 pair can be off by 20% either way.

@@ -104,3 +104,22 @@ def test_a_flower_with_another_dispatch_keeps_its_own(monkeypatch: pytest.Monkey
     with prompt_dispatch() as prompt:
         assert prompt is False
         assert vce_api.add_messages_to_queue is other
+
+
+def test_a_wrapper_already_on_the_state_is_put_back_not_removed() -> None:
+    state = FakeState()
+    stored: list[object] = []
+    real = state.store_message_ins
+
+    def wrapper(message: tuple[int, str]) -> str:
+        stored.append(message)
+        return real(message)
+
+    state.store_message_ins = wrapper  # type: ignore[method-assign]
+    queue, stop, thread = start(state, [1])
+    state.store_message_ins((1, "x"))
+    assert queue.get(timeout=10) == (1, "x")
+    stop.set()
+    thread.join(timeout=10)
+    assert vars(state)["store_message_ins"] is wrapper
+    assert stored == [(1, "x")]

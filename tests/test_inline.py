@@ -144,12 +144,20 @@ def test_a_message_to_an_unknown_node_is_refused_before_any_client_runs() -> Non
     assert ran == []
 
 
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("model.name=cnn",), ("privacy.mode=local", "privacy.noise_multiplier=1.0")],
+    ids=["mlp", "cnn", "local-dp"],
+)
 def test_the_threads_backend_gives_the_inline_backends_figures_bit_for_bit(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: tuple[str, ...]
 ) -> None:
+    from fedunlearn.apps import simulation
+
+    monkeypatch.setattr(simulation, "clients_at_once", lambda client_cpus: 3)  # even on 1 CPU
     results = {
         backend: simulate(
-            small_config(tmp_path / backend, f"simulation.backend={backend}"),
+            small_config(tmp_path / backend, f"simulation.backend={backend}", *overrides),
             show_progress=False,
         )
         for backend in ("inline", "threads")
@@ -177,3 +185,33 @@ def test_a_ray_address_with_an_in_process_backend_is_pointed_out(
     config = small_config(tmp_path, "simulation.backend=threads", "training.rounds=2")
     with pytest.warns(UserWarning, match="set simulation.backend = 'ray' to use it"):
         simulate(config, show_progress=False)
+
+
+def test_a_straggler_left_behind_changes_nothing_its_nodes_next_message_sees() -> None:
+    release = threading.Event()
+    app = ClientApp()
+
+    @app.query()
+    def count(msg: Message, context: Context) -> Message:
+        seen = int(context.state["count"]["n"]) if "count" in context.state else 0
+        if msg.content["config"]["straggle"]:
+            release.wait(30)
+        context.state["count"] = ConfigRecord({"n": seen + 1})
+        return Message(RecordDict({"metrics": MetricRecord({"seen": seen})}), reply_to=msg)
+
+    grid = InlineGrid(app, num_nodes=1, seed=0, workers=2)
+    node = next(iter(grid.get_node_ids()))
+
+    def ask(straggle: bool, timeout: float | None = None) -> list[int]:
+        content = RecordDict({"config": ConfigRecord({"straggle": straggle})})
+        message = grid.create_message(content, "query", node, group_id="1")
+        replies = grid.send_and_receive([message], timeout=timeout)
+        return [int(r.content["metrics"]["seen"]) for r in replies]
+
+    assert ask(False) == [0]
+    try:
+        assert ask(True, timeout=0.5) == []  # left behind, still running
+    finally:
+        release.set()
+    time.sleep(0.2)  # the straggler finishes now, on its own copy of the context
+    assert ask(False) == [1]  # the state the server last got a reply for

@@ -117,3 +117,8 @@ def test_a_model_factory_may_build_a_model_of_its_own(monkeypatch: pytest.Monkey
     inner = build_model("mlp", (4,), 3, 8, seed=1)
     for a, b in zip(built[0].parameters(), inner.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_small_cnn_refuses_images_smaller_than_4x4_and_says_what_to_use() -> None:
+    with pytest.raises(ValueError, match="at least 4x4.*model.name = 'mlp'"):
+        build_model("cnn", (1, 3, 8), 10, 32, seed=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fedunlearn.apps import dispatch
@@ -53,6 +54,12 @@ def test_ray_simulation_runs_every_phase_and_keeps_the_expected_history(
         metrics.cost.methods["federaser"]["client_epochs"]
         < metrics.cost.methods["retrain"]["client_epochs"]
     )
+    # The same experiment with the clients in threads of this process: the same bits.
+    threads = simulate(config.with_overrides(["simulation.backend=threads"]), show_progress=False)
+    for name, arrays in result.models.items():
+        for key, value in arrays.items():
+            assert np.array_equal(value, threads.models[name][key]), (name, key)
+    assert threads.metrics.models == metrics.models
 
 
 @pytest.mark.simulation

@@ -42,6 +42,7 @@ def add_messages_promptly(
     server stores in ``state`` rather than only every :data:`IDLE_POLL_SECONDS`."""
     stored = threading.Event()
     store = state.store_message_ins
+    own = vars(state).get("store_message_ins")  # a wrapper already on this state, if any
 
     def store_and_wake(message: Any) -> Any:
         try:
@@ -58,8 +59,11 @@ def add_messages_promptly(
                     queue.put(message)
             stored.wait(IDLE_POLL_SECONDS)
     finally:
-        with contextlib.suppress(AttributeError):
-            del state.store_message_ins
+        if own is not None:
+            state.store_message_ins = own
+        else:
+            with contextlib.suppress(AttributeError):
+                del state.store_message_ins
 
 
 @contextlib.contextmanager

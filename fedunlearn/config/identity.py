@@ -50,7 +50,9 @@ time-outs, log verbosity and figures; they do not change a run's metrics."""
 
 SAME_FIGURES_KEYS = {"simulation": {"backend": "ray"}}
 """Keys whose every value gives the same figures, bit for bit (the Ray, threads and
-inline backends: ``tests/test_inline.py``, ``tests/test_simulation.py``). The hash
+inline backends at the default ``client_cpus = 1``: ``tests/test_inline.py``,
+``tests/test_simulation.py``; with more, the server predicts on one torch thread on
+Ray and on ``client_cpus`` in process, which may round differently). The hash
 counts each at one value, the one runs were kept with before it could vary (Ray was
 the default backend), so those folders keep their hash and every backend shares it."""
 

@@ -227,23 +227,20 @@ def train_privately(
     """DP-SGD with Opacus for ``epochs`` (fractions allowed); returns the result and the
     accountant history extended with this round's steps. ``model`` is trained in place
     (its plain weights, not Opacus's wrapper)."""
-    with warnings.catch_warnings():
-        # Opacus warns that its RNG is not cryptographically secure (fine for a
-        # simulation) and torch about Opacus's backward hooks; neither is actionable.
-        warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
-        warnings.filterwarnings("ignore", message=".*backward hook.*")
-        return _dp_sgd(
-            model,
-            data,
-            epochs,
-            batch_size,
-            learning_rate,
-            momentum,
-            seed,
-            dp,
-            history,
-            weight_decay,
-        )
+    _quiet_opacus()
+    return _dp_sgd(
+        model, data, epochs, batch_size, learning_rate, momentum, seed, dp, history, weight_decay
+    )
+
+
+def _quiet_opacus() -> None:
+    """Silence, for this process, two warnings DP-SGD gives on every call: Opacus's RNG
+    is not cryptographically secure (fine for a simulation) and torch's about Opacus's
+    backward hooks; neither is actionable. Filters added, not set around each call:
+    ``warnings.catch_warnings`` is not safe when clients train in threads at once (adding
+    the same filter again replaces it)."""
+    warnings.filterwarnings("ignore", message=".*[Ss]ecure RNG.*")
+    warnings.filterwarnings("ignore", message=".*backward hook.*")
 
 
 def _dp_sgd(

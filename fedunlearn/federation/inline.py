@@ -7,7 +7,8 @@ keeps them), random 64-bit node ids (as Flower assigns them), copied message con
 tell it from the Ray engine.
 
 With ``workers=1`` (``[simulation] backend = "inline"``) the clients run one after
-another in the caller's thread: use it to debug a strategy or role with breakpoints.
+another (in the caller's thread when the server sets no timeout): use it to debug a
+strategy or role with breakpoints.
 With more (``backend = "threads"``) up to ``workers`` nodes run at once, each in a
 thread of its own: torch computes outside Python's lock, so on 2 cores two clients of
 one torch thread each trained 1.8-1.9x faster than one after another (and 1.2x
@@ -139,7 +140,14 @@ class InlineGrid(Grid):
 
     def _deliver_all(self, messages: list[Message], deadline: float | None) -> dict[int, Message]:
         """Replies by message position: every one without a deadline, those finished by
-        ``deadline`` with one."""
+        ``deadline`` with one.
+
+        A client runs on a copy of its node's context, which becomes the node's only if
+        the server gets the reply (as the Ray engine keeps the context an actor hands
+        back): a straggler left behind changes nothing the next round sees. When this
+        returns or raises (the deadline, a failure, Ctrl-C), threads start no further
+        messages.
+        """
         for message in messages:
             if message.metadata.dst_node_id not in self.contexts:
                 raise ValueError(f"message to unknown node {message.metadata.dst_node_id}")
@@ -153,15 +161,21 @@ class InlineGrid(Grid):
         finished = [0]
         changed = threading.Condition()
         slots = threading.Semaphore(self.workers)
+        stopped = threading.Event()  # set, under ``changed``, once the caller stops waiting
 
         def serve(positions: list[int]) -> None:
             try:
                 for i in positions:  # one node's messages in turn, as one context allows
-                    if deadline is not None and time.monotonic() >= deadline:
+                    if stopped.is_set():
                         break
-                    reply = self._deliver(messages[i])
+                    node_id = messages[i].metadata.dst_node_id
+                    context = copy.deepcopy(self.contexts[node_id])
+                    reply = self._deliver(messages[i], context)
                     with changed:
+                        if stopped.is_set():
+                            break  # too late: the server has moved on without it
                         replies[i] = reply
+                        self.contexts[node_id] = context
             except BaseException as err:  # re-raised in the caller's thread
                 failures.append(err)
             finally:
@@ -171,21 +185,28 @@ class InlineGrid(Grid):
                     changed.notify_all()
 
         started = 0
-        for positions in by_node.values():
-            if not slots.acquire(timeout=_left(deadline)):
-                break  # the deadline passed with every worker busy
-            worker = threading.Thread(
-                target=serve, args=(positions,), name="fedunlearn-client", daemon=True
-            )
-            worker.start()
-            started += 1
-        with changed:
-            changed.wait_for(lambda: finished[0] == started or failures, _left(deadline))
-            if failures:
-                raise failures[0]
-            return dict(replies)
+        try:
+            for positions in by_node.values():
+                if failures or not slots.acquire(timeout=_left(deadline)):
+                    break  # a client failed, or the deadline passed with every worker busy
+                worker = threading.Thread(
+                    target=serve, args=(positions,), name="fedunlearn-client", daemon=True
+                )
+                worker.start()
+                started += 1
+            with changed:
+                changed.wait_for(lambda: finished[0] == started or failures, _left(deadline))
+                stopped.set()
+                if failures:
+                    raise failures[0]
+                return dict(replies)
+        finally:
+            with changed:
+                stopped.set()
 
-    def _deliver(self, message: Message) -> Message:
+    def _deliver(self, message: Message, context: Context | None = None) -> Message:
+        """The reply of the node's ClientApp to ``message``, run on ``context`` (the
+        node's own context when None)."""
         node_id = message.metadata.dst_node_id
         if node_id not in self.contexts:
             raise ValueError(f"message to unknown node {node_id}")
@@ -195,7 +216,8 @@ class InlineGrid(Grid):
             self.messages_handled += 1
         _DELIVERING.active = True
         try:
-            reply = copy.deepcopy(self.client_app(delivered, self.contexts[node_id]))
+            app_context = self.contexts[node_id] if context is None else context
+            reply = copy.deepcopy(self.client_app(delivered, app_context))
         except Exception as err:  # a client failure is an error reply, as in Flower
             reason = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
             error = Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason)

@@ -2,8 +2,8 @@
 
 * runs that differ only in unlearning methods or their options share one training and
   one retraining reference (:func:`fedunlearn.run.experiment.run_group`);
-* runs with the same clients share one simulation start-up (one Ray start, data
-  loaded once per client process);
+* runs with the same clients share one simulation start-up (one Ray start on Ray,
+  data loaded once per client process);
 * with ``parallel > 1`` independent simulations run in separate processes.
 
 Every run keeps its own folder under ``<out>/runs/``; ``<out>/results.csv`` is the
