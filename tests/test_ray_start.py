@@ -136,8 +136,9 @@ def test_the_hook_returns_and_warms_up_in_a_thread_of_its_own(
 def test_ray_settings_go_to_the_environment_and_a_users_own_value_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in ray_start.RAY_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+    for name in [*ray_start.RAY_ENVIRONMENT, "RAY_DEDUP_LOGS"]:
+        monkeypatch.setenv(name, "")  # recorded, so what ray_init_args sets is undone after
+        monkeypatch.delenv(name)
     monkeypatch.setenv("RAY_max_direct_call_object_size", "12345")
 
     ray_start.ray_init_args(small_config(tmp_path, "simulation.backend=ray"))

@@ -90,7 +90,7 @@ RAY_ENVIRONMENT: dict[str, str] = {
     "RAY_prestart_worker_first_driver": "0",
     # A message to a client and its reply carry the model (424 KB for the default
     # CNN). Above 100 KB Ray passes them through its object store, which added 5-6 ms
-    # to every message (14 ms against 8.5 ms, median, one 8-round run); up to 2 MiB
+    # to every message (14.1 ms against 8.4 ms, medians, one 8-round run each); up to 2 MiB
     # they now go with the call itself.
     "RAY_max_direct_call_object_size": str(2 * 1024 * 1024),
 }

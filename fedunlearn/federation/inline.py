@@ -89,8 +89,6 @@ class InlineGrid(Grid):
         }
         self.workers = workers
         self._replies: dict[str, Message] = {}
-        self._count_lock = threading.Lock()
-        self.messages_handled = 0
 
     def set_run(self, run: Run) -> None:
         self._run = run
@@ -152,7 +150,10 @@ class InlineGrid(Grid):
             if message.metadata.dst_node_id not in self.contexts:
                 raise ValueError(f"message to unknown node {message.metadata.dst_node_id}")
         if deadline is None and self.workers == 1:  # in this thread: breakpoints work
-            return {i: self._deliver(message) for i, message in enumerate(messages)}
+            return {
+                i: self._deliver(m, self.contexts[m.metadata.dst_node_id])
+                for i, m in enumerate(messages)
+            }
         by_node: dict[int, list[int]] = {}
         for i, message in enumerate(messages):
             by_node.setdefault(message.metadata.dst_node_id, []).append(i)
@@ -196,28 +197,21 @@ class InlineGrid(Grid):
                 started += 1
             with changed:
                 changed.wait_for(lambda: finished[0] == started or failures, _left(deadline))
-                stopped.set()
-                if failures:
-                    raise failures[0]
-                return dict(replies)
-        finally:
+        finally:  # also on Ctrl-C: what the server got is fixed here, nothing starts after
             with changed:
                 stopped.set()
+                received = dict(replies)
+        if failures:
+            raise failures[0]
+        return received
 
-    def _deliver(self, message: Message, context: Context | None = None) -> Message:
-        """The reply of the node's ClientApp to ``message``, run on ``context`` (the
-        node's own context when None)."""
-        node_id = message.metadata.dst_node_id
-        if node_id not in self.contexts:
-            raise ValueError(f"message to unknown node {node_id}")
+    def _deliver(self, message: Message, context: Context) -> Message:
+        """The reply of the ClientApp to ``message``, run on ``context``."""
         # Copies, as serialisation would make: clients must not alias server state.
         delivered = copy.deepcopy(message)
-        with self._count_lock:
-            self.messages_handled += 1
         _DELIVERING.active = True
         try:
-            app_context = self.contexts[node_id] if context is None else context
-            reply = copy.deepcopy(self.client_app(delivered, app_context))
+            reply = copy.deepcopy(self.client_app(delivered, context))
         except Exception as err:  # a client failure is an error reply, as in Flower
             reason = f"{type(err).__name__}: {err}\n{traceback.format_exc()}"
             error = Error(code=ErrorCode.CLIENT_APP_RAISED_EXCEPTION, reason=reason)
